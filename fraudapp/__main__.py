@@ -1,0 +1,3 @@
+from fraudapp.cli import main
+
+main()

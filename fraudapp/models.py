@@ -1,0 +1,168 @@
+"""Wire schemas of ../shared/CONTRACT.md: click (§2), verdict (§3), blacklist entry (§4),
+alert (§5), dead letter (§6).
+
+Plain slotted dataclasses encoded with orjson: Faust's Record costs ~7 µs an event and
+its decode errors crash agents, so topics carry raw bytes and `validate.py` builds these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+VerdictClass = Literal["clean", "suspicious", "fraud"]
+VERDICT_CLASSES: tuple[VerdictClass, ...] = ("clean", "suspicious", "fraud")
+
+HARD_FRAUD_TYPES: tuple[str, ...] = (
+    "ip_blacklist",
+    "device_blacklist",
+    "click_spam",
+    "session_url_repeat",
+    "duplicate_click",
+    "bot_user_agent",
+)
+SOFT_FRAUD_TYPE = "low_human_score"
+FRAUD_TYPES: tuple[str, ...] = HARD_FRAUD_TYPES + (SOFT_FRAUD_TYPE,)
+
+
+@dataclass(frozen=True, slots=True)
+class Mouse:
+    moves: int
+    duration_ms: int
+    straightness: float
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    """A validated click event (§2). `ts` is epoch seconds; `ip` is normalised."""
+
+    click_id: str
+    ts: float
+    device_id: str
+    ip: str
+    session_id: str | None = None
+    url: str | None = None
+    campaign_id: str | None = None
+    publisher_id: str | None = None
+    ad_id: str | None = None
+    user_agent: str | None = None
+    fingerprint: str | None = None
+    mouse: Mouse | None = None
+    country: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
+        if self.mouse is not None:
+            d["mouse"] = asdict(self.mouse)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Click":
+        """Rebuild from `to_dict` output (already validated: used between stages)."""
+        mouse = d.get("mouse")
+        return cls(
+            click_id=d["click_id"],
+            ts=d["ts"],
+            device_id=d["device_id"],
+            ip=d["ip"],
+            session_id=d.get("session_id"),
+            url=d.get("url"),
+            campaign_id=d.get("campaign_id"),
+            publisher_id=d.get("publisher_id"),
+            ad_id=d.get("ad_id"),
+            user_agent=d.get("user_agent"),
+            fingerprint=d.get("fingerprint"),
+            mouse=Mouse(**mouse) if mouse else None,
+            country=d.get("country"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One rule that fired, with a reason a person can read."""
+
+    rule: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlacklistEntry:
+    """A blacklist entry (§4). `expires_at` is epoch seconds or None (never)."""
+
+    kind: Literal["ip", "cidr", "device", "wallet"]
+    value: str
+    reason: str = ""
+    added_at: float = 0.0
+    expires_at: float | None = None
+
+    def active(self, now: float) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """The state snapshot the rules read, gathered along the pipeline for one click.
+
+    Counts are of *earlier* clicks (processed before this one) whose event time lies in
+    the rule's window; `None` means the rule cannot apply (e.g. no session or url).
+    """
+
+    device_prior_in_window: int = 0
+    session_url_prior_in_window: int | None = None
+    duplicate_of_ts: float | None = None
+    ip_entry: BlacklistEntry | None = None
+    device_entry: BlacklistEntry | None = None
+    ip_near_blacklisted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    ip: float | None
+    fingerprint: float | None
+    behaviour: float | None
+
+    @property
+    def score(self) -> float:
+        layers = [s for s in (self.ip, self.fingerprint, self.behaviour) if s is not None]
+        # No layer at all says nothing about the click: treat it as neutral-human.
+        return round(sum(layers) / len(layers), 1) if layers else 100.0
+
+
+@dataclass(slots=True)
+class Verdict:
+    click_id: str
+    device_id: str
+    ip: str
+    ts: float
+    campaign_id: str | None
+    publisher_id: str | None
+    verdict: VerdictClass
+    fraud_types: list[str]
+    score: float
+    reasons: list[dict[str, str]]
+    detected_at: float
+    layers: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def fraud_type(self) -> str | None:
+        return self.fraud_types[0] if self.fraud_types else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "click_id": self.click_id,
+            "device_id": self.device_id,
+            "ip": self.ip,
+            "ts": self.ts,
+            "campaign_id": self.campaign_id,
+            "publisher_id": self.publisher_id,
+            "verdict": self.verdict,
+            "fraud_types": self.fraud_types,
+            "fraud_type": self.fraud_type,
+            "score": self.score,
+            "reasons": self.reasons,
+            "layers": self.layers,
+            "detected_at": self.detected_at,
+        }

@@ -1,0 +1,131 @@
+"""One frozen Settings object built from FRAUDAPP_* environment variables.
+
+Every field's default is documented in the README's settings table; the
+detection defaults are those of ../shared/CONTRACT.md §4-§5.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+PREFIX = "FRAUDAPP_"
+DEFAULT_TABLEDIR = Path(__file__).resolve().parent.parent / "tables"
+
+
+class SettingsError(ValueError):
+    """A FRAUDAPP_* variable that cannot be parsed."""
+
+
+def _doc(text: str, **kw: Any) -> Any:
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Kafka and Faust
+    app_id: str = _doc("Faust app id: consumer group and prefix of internal topics", default="fraudapp")
+    broker: str = _doc("Kafka bootstrap URL(s), `kafka://host:port[;kafka://...]`", default="kafka://127.0.0.1:9092")
+    partitions: int = _doc("partitions of the topics fraudapp creates", default=4)
+    replication_factor: int = _doc("replication of the topics fraudapp creates", default=1)
+    standby_replicas: int = _doc("Faust standby replicas per table partition", default=0)
+    processing_guarantee: str = _doc("`exactly_once` or `at_least_once`", default="exactly_once")
+    datadir: str = _doc("Faust data directory (offsets, worker state); default `/tmp/fraudapp-<app_id>-<web_port>`", default="")
+    tabledir: str = _doc("RocksDB table files; default `<repo>/tables/<app_id>-<web_port>` (per worker, so that workers on one host never share a DB)", default="")
+    store: str = _doc("table store URL: `rocksdb://` or `memory://`", default="rocksdb://")
+    commit_interval: float = _doc("seconds between offset commits / transactions", default=0.5)
+    producer_linger_ms: int = _doc("producer linger, ms", default=2)
+    log_level: str = _doc("root log level", default="WARNING")
+    # Kafka security (passed through to Faust / aiokafka)
+    security_protocol: str = _doc("PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", default="PLAINTEXT")
+    sasl_mechanism: str = _doc("PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", default="")
+    sasl_username: str = _doc("SASL user name", default="")
+    sasl_password: str = _doc("SASL password (never logged)", default="", repr=False)
+    ssl_cafile: str = _doc("CA bundle for SSL / SASL_SSL", default="")
+    # Topic names
+    topic_clicks: str = _doc("input clicks topic", default="clicks")
+    topic_verdicts: str = _doc("verdicts topic", default="verdicts")
+    topic_alerts: str = _doc("alerts topic", default="fraud-alerts")
+    topic_blacklist: str = _doc("blacklist updates topic", default="blacklist-updates")
+    topic_dlq: str = _doc("dead-letter topic", default="clicks-dlq")
+    topic_transactions: str = _doc("transactions input topic", default="transactions")
+    topic_transaction_verdicts: str = _doc("transaction verdicts topic", default="transaction-verdicts")
+    # Detection (contract §4)
+    click_spam_threshold: int = _doc("T: earlier clicks of a device in the window that make a click spam", default=2)
+    click_spam_window_seconds: float = _doc("W of click_spam, seconds", default=10.0)
+    session_url_threshold: int = _doc("N: the N-th click on one URL in one session is a repeat", default=3)
+    session_url_window_seconds: float = _doc("W of session_url_repeat, seconds", default=10.0)
+    dedup_seconds: float = _doc("horizon of duplicate_click, seconds", default=86400.0)
+    lateness_seconds: float = _doc("how late (behind the newest event of its key) an event may be and still be counted exactly", default=60.0)
+    score_clean_above: float = _doc("soft score above this is clean", default=70.0)
+    score_suspicious_above: float = _doc("soft score above this (and not clean) is suspicious", default=40.0)
+    max_click_bytes: int = _doc("largest accepted click, bytes", default=65536)
+    # Alerts (contract §5)
+    alert_window_seconds: float = _doc("tumbling alert window, seconds", default=60.0)
+    alert_min_clicks: int = _doc("clicks a window needs before it can alert", default=20)
+    alert_fraud_ratio: float = _doc("fraud share a window must exceed to alert", default=0.30)
+    alert_grace_seconds: float = _doc("event-time grace before an alert window closes", default=5.0)
+    # Web (contract §7)
+    web_port: int = _doc("HTTP port of the worker", default=6066)
+    web_bind: str = _doc("HTTP bind address", default="127.0.0.1")
+    admin_token: str = _doc("bearer token of the admin routes; unset disables them", default="", repr=False)
+    ingest_token: str = _doc("bearer token of POST /clicks; unset disables it", default="", repr=False)
+    max_body_bytes: int = _doc("largest accepted HTTP request body", default=1048576)
+    web_tables_enabled: bool = _doc("expose Faust's own /table/... pages", default=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.name, f.type, raw)
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def data_dir(self) -> str:
+        return self.datadir or f"/tmp/fraudapp-{self.app_id}-{self.web_port}"
+
+    @property
+    def table_dir(self) -> str:
+        if self.tabledir:
+            return self.tabledir
+        base = DEFAULT_TABLEDIR if (DEFAULT_TABLEDIR / "README.md").exists() else Path.cwd() / "tables"
+        return str(base / f"{self.app_id}-{self.web_port}")
+
+
+def _parse(name: str, type_name: Any, raw: str) -> Any:
+    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "str")
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            low = raw.strip().lower()
+            if low in {"1", "true", "yes", "on"}:
+                return True
+            if low in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from None
+    return raw
+
+
+def documented() -> list[tuple[str, Any, str]]:
+    """(variable, default, meaning) for every setting: the README table is made from it."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default
+        rows.append((PREFIX + f.name.upper(), default, f.metadata["doc"]))
+    return rows
