@@ -1,0 +1,31 @@
+"""fraudapp's own Prometheus series (Faust's sensors add theirs on the same registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+verdicts = Counter("fraudapp_verdicts", "Verdicts written, by class", ["verdict"], registry=REGISTRY)
+fraud_types = Counter("fraudapp_fraud_types", "Fraud verdicts by fraud type", ["fraud_type"], registry=REGISTRY)
+rule_hits = Counter("fraudapp_rule_hits", "Rule hits (a click can hit several)", ["rule"], registry=REGISTRY)
+dead_letters = Counter("fraudapp_dead_letters", "Rejected inputs sent to the dead-letter topic", ["reason"], registry=REGISTRY)
+alerts = Counter("fraudapp_alerts", "Alerts raised", ["scope"], registry=REGISTRY)
+decision_latency = Histogram(
+    "fraudapp_decision_latency_seconds",
+    "Event time of the click to its verdict",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+processing_latency = Histogram(
+    "fraudapp_processing_latency_seconds",
+    "First seen by the detector to verdict (processing time across stages)",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+blacklist_entries = Gauge("fraudapp_blacklist_entries", "Active blacklist entries on this worker", registry=REGISTRY)
+window_state_keys = Gauge(
+    "fraudapp_window_state_keys", "Keys held in window state on this worker", ["table"], registry=REGISTRY
+)

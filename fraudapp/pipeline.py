@@ -1,0 +1,46 @@
+"""The record that carries one accepted click between the detector's stages.
+
+click -> [device stage] -> by_click_id -> [duplicate stage] -> by_session -> [judge stage]
+
+Each stage adds the features it owns (keyed state lives where its key's partition is) and
+forwards exactly one record per input record, so every accepted offset ends in exactly
+one verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from fraudapp.models import Click
+
+
+@dataclass(slots=True)
+class InFlight:
+    click: Click
+    source: tuple[str, int, int]  # topic, partition, offset of the original input
+    received_at: float  # wall time the device stage first saw it
+    features: dict[str, Any] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {"c": self.click.to_dict(), "s": self.source, "r": self.received_at, "f": self.features}
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "InFlight":
+        d = orjson.loads(raw)
+        topic, partition, offset = d["s"]
+        return cls(
+            click=Click.from_dict(d["c"]),
+            source=(topic, partition, offset),
+            received_at=d["r"],
+            features=d["f"],
+        )
+
+
+def session_key(click: Click) -> bytes:
+    """Key of the session stage: the session, or the click itself when it has none."""
+    return ("s:" + click.session_id if click.session_id else "c:" + click.click_id).encode()

@@ -1,0 +1,104 @@
+"""Every Faust table of fraudapp, declared once. The catalogue is tables/README.md.
+
+Keys and values are JSON. State that decides a rule is exact (see state/sliding.py) and
+expires by event time through state/expiry.py, not through Faust's window expiry, whose
+restored windows never expire (faust-streaming #385, #193).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Iterable
+
+import faust
+import orjson
+
+from fraudapp.app import app, settings
+from fraudapp.models import BlacklistEntry
+from fraudapp.state.blacklist_index import BlacklistIndex
+
+JSON = {"key_serializer": "json", "value_serializer": "json"}
+
+
+def _table(name: str, help: str, **kw: Any) -> faust.Table:
+    return app.Table(name, partitions=settings.partitions, help=help, **JSON, **kw)
+
+
+device_clicks = _table(
+    "device-clicks",
+    "device_id -> sorted event times of its recent clicks (exact click_spam window)",
+)
+click_ids = _table(
+    "click-ids",
+    "click_id -> event time of its first accepted click (duplicate_click, DEDUP_SECONDS)",
+)
+session_url_clicks = _table(
+    "session-url-clicks",
+    "session_id -> {url: sorted event times} (exact session_url_repeat window)",
+)
+alert_windows = _table(
+    "alert-windows",
+    "'campaign:<id>' | 'publisher:<id>' -> open tumbling alert windows and closed ones",
+)
+# Click-rate statistics per device (GET /devices/{id}); Faust windowed tables, by Kafka
+# message time. Not used by any rule.
+device_clicks_per_minute = _table(
+    "device-clicks-per-minute", "device_id -> clicks per 60 s tumbling window", default=int
+).tumbling(60, expires=timedelta(hours=1))
+device_clicks_10s_hopping = _table(
+    "device-clicks-10s-hopping", "device_id -> clicks per 10 s window, hopping by 5 s", default=int
+).hopping(10, 5, expires=timedelta(minutes=10))
+
+
+class BlacklistTable(faust.GlobalTable):
+    """The blacklist, on every worker, with an in-memory index kept in step.
+
+    Entries reach the other workers through the changelog (`apply_changelog_batch`); the
+    worker that applies an update also writes the index directly.
+    """
+
+    index: BlacklistIndex
+
+    def __post_init__(self) -> None:  # faust's Service calls this at the end of __init__
+        self.index = BlacklistIndex()
+
+    def apply_changelog_batch(self, batch: Iterable[faust.types.EventT]) -> None:
+        events = list(batch)
+        super().apply_changelog_batch(events)
+        for event in events:
+            key = orjson.loads(event.message.key)
+            raw = event.message.value
+            self.index_apply(key, orjson.loads(raw) if raw is not None else None)
+
+    async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
+        await super().on_recovery_completed(active_tps, standby_tps)
+        self.rebuild_index()
+
+    def rebuild_index(self) -> None:
+        index = BlacklistIndex()
+        for _, value in self.items():
+            index.add(BlacklistEntry(**value))
+        self.index = index
+
+    def index_apply(self, key: str, value: dict[str, Any] | None) -> None:
+        if value is None:
+            kind, _, entry_value = key.partition(":")
+            self.index.remove(kind, entry_value)
+        else:
+            self.index.add(BlacklistEntry(**value))
+
+
+blacklist: BlacklistTable = app.tables.add(
+    BlacklistTable(
+        "blacklist",
+        app=app,
+        partitions=1,
+        # faust-streaming's advice for a GlobalTable read by several workers: without these
+        # a worker can loop in recovery.
+        recovery_buffer_size=1,
+        help="'<kind>:<value>' -> blacklist entry {kind, value, reason, added_at, expires_at}",
+        **JSON,
+    )
+)
+
+STATE_TABLES = (device_clicks, click_ids, session_url_clicks, alert_windows)

@@ -1,0 +1,178 @@
+"""Raw bytes -> Click, or a Rejection saying why (contract §2, §6). Never raises.
+
+Error codes (the `error` field of a dead letter):
+  empty, oversize, invalid_utf8, not_json, not_object, missing_field, wrong_type,
+  invalid_value, invalid_ip, invalid_time
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from fraudapp.models import Click, Mouse
+
+MAX_ID_LENGTH = 128
+# Epoch seconds accepted as event time: 2000-01-01 .. 2100-01-01. Outside that a number is
+# far more likely to be milliseconds or garbage than a real click.
+MIN_TS, MAX_TS = 946684800.0, 4102444800.0
+
+OPTIONAL_STRINGS = ("session_id", "url", "campaign_id", "publisher_id", "ad_id", "user_agent", "fingerprint")
+REJECTION_CODES = (
+    "empty",
+    "oversize",
+    "invalid_utf8",
+    "not_json",
+    "not_object",
+    "missing_field",
+    "wrong_type",
+    "invalid_value",
+    "invalid_ip",
+    "invalid_time",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    error: str
+    detail: str
+
+
+class _Reject(Exception):
+    def __init__(self, error: str, detail: str) -> None:
+        self.rejection = Rejection(error, detail)
+
+
+def parse_click(raw: bytes | None, max_bytes: int = 65536) -> Click | Rejection:
+    """Decode and validate one click; a Rejection instead of an exception on bad input."""
+    if not raw:
+        return Rejection("empty", "message has no value")
+    if len(raw) > max_bytes:
+        return Rejection("oversize", f"{len(raw)} bytes exceeds the limit of {max_bytes}")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as uexc:
+            return Rejection("invalid_utf8", f"not UTF-8 at byte {uexc.start}")
+        return Rejection("not_json", f"not JSON: {exc}"[:200])
+    return click_from_obj(obj)
+
+
+def click_from_obj(obj: Any) -> Click | Rejection:
+    """Validate an already-decoded JSON value (used by POST /clicks too)."""
+    if not isinstance(obj, dict):
+        return Rejection("not_object", f"expected a JSON object, got {_json_type(obj)}")
+    try:
+        click_id = obj.get("click_id")
+        if click_id is None:
+            click_id = obj.get("transaction_id")
+        return Click(
+            click_id=_identifier("click_id", click_id),
+            ts=_timestamp(obj.get("ts")),
+            device_id=_identifier("device_id", obj.get("device_id")),
+            ip=_ip(obj.get("ip")),
+            mouse=_mouse(obj.get("mouse")),
+            country=_country(obj.get("country")),
+            **{name: _optional_string(name, obj.get(name)) for name in OPTIONAL_STRINGS},
+        )
+    except _Reject as rej:
+        return rej.rejection
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
+
+
+def _identifier(name: str, value: Any) -> str:
+    if value is None:
+        raise _Reject("missing_field", f"required field {name!r} is missing")
+    if not isinstance(value, str):
+        raise _Reject("wrong_type", f"{name!r} must be a string, got {_json_type(value)}")
+    if not 1 <= len(value) <= MAX_ID_LENGTH:
+        raise _Reject("invalid_value", f"{name!r} must be 1..{MAX_ID_LENGTH} characters, got {len(value)}")
+    return value
+
+
+def _optional_string(name: str, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _Reject("wrong_type", f"{name!r} must be a string, got {_json_type(value)}")
+
+
+def _timestamp(value: Any) -> float:
+    if value is None:
+        raise _Reject("missing_field", "required field 'ts' is missing")
+    if isinstance(value, bool):
+        raise _Reject("wrong_type", "'ts' must be epoch seconds or an ISO-8601 string, got boolean")
+    if isinstance(value, (int, float)):
+        ts = float(value)
+    elif isinstance(value, str):
+        ts = _iso_timestamp(value)
+    else:
+        raise _Reject("wrong_type", f"'ts' must be epoch seconds or an ISO-8601 string, got {_json_type(value)}")
+    if not math.isfinite(ts) or not MIN_TS <= ts <= MAX_TS:
+        raise _Reject("invalid_time", f"'ts' {value!r} is outside 2000..2100 (epoch seconds expected)")
+    return ts
+
+
+def _iso_timestamp(text: str) -> float:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Reject("invalid_time", f"'ts' {text[:64]!r} is not an ISO-8601 time") from None
+    if parsed.tzinfo is None:
+        raise _Reject("invalid_time", f"'ts' {text[:64]!r} has no UTC offset")
+    return parsed.timestamp()
+
+
+@lru_cache(maxsize=65536)
+def _normalise_ip(text: str) -> str | None:
+    try:
+        return ipaddress.ip_address(text).compressed
+    except ValueError:
+        return None
+
+
+def _ip(value: Any) -> str:
+    if value is None:
+        raise _Reject("missing_field", "required field 'ip' is missing")
+    if not isinstance(value, str):
+        raise _Reject("wrong_type", f"'ip' must be a string, got {_json_type(value)}")
+    ip = _normalise_ip(value) if len(value) <= 64 else None
+    if ip is None:
+        raise _Reject("invalid_ip", f"'ip' {value[:64]!r} is not an IPv4 or IPv6 address")
+    return ip
+
+
+def _country(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Reject("wrong_type", f"'country' must be a string, got {_json_type(value)}")
+    if len(value) != 2 or not value.isascii() or not value.isalpha():
+        raise _Reject("invalid_value", f"'country' {value[:16]!r} is not an ISO 3166 alpha-2 code")
+    return value.upper()
+
+
+def _mouse(value: Any) -> Mouse | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _Reject("wrong_type", f"'mouse' must be an object, got {_json_type(value)}")
+    moves, duration, straightness = value.get("moves"), value.get("duration_ms"), value.get("straightness")
+    for name, v in (("moves", moves), ("duration_ms", duration)):
+        if type(v) is not int or v < 0:
+            raise _Reject("invalid_value", f"'mouse.{name}' must be an integer >= 0, got {v!r}")
+    if isinstance(straightness, bool) or not isinstance(straightness, (int, float)) or not 0 <= straightness <= 1:
+        raise _Reject("invalid_value", f"'mouse.straightness' must be a number in 0..1, got {straightness!r}")
+    return Mouse(moves=moves, duration_ms=duration, straightness=float(straightness))
