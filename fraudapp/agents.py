@@ -25,7 +25,7 @@ from fraudapp.models import Features
 from fraudapp.pipeline import InFlight, session_key
 from fraudapp.rules.engine import judge
 from fraudapp.state.expiry import PartitionSweeper
-from fraudapp.state.sliding import DedupState, SessionUrlWindows, SlidingWindow
+from fraudapp.state.sliding import DedupEntry, SessionUrlWindows, SlidingTimestamps
 from fraudapp.topics import declare
 from fraudapp.validate import Rejection, parse_click
 
@@ -74,14 +74,14 @@ class Watermarks:
 
 device_sweeper = PartitionSweeper(
     tables.device_clicks,
-    lambda v: SlidingWindow.from_json(v).expires_at(s.click_spam_window_seconds, s.lateness_seconds),
+    lambda v: SlidingTimestamps.json_expires_at(v, s.click_spam_window_seconds, s.lateness_seconds),
 )
 dedup_sweeper = PartitionSweeper(
-    tables.click_ids, lambda v: DedupState.from_json(v).expires_at(s.dedup_seconds, s.lateness_seconds)
+    tables.click_ids, lambda v: DedupEntry.json_expires_at(v, s.dedup_seconds, s.lateness_seconds)
 )
 session_sweeper = PartitionSweeper(
     tables.session_url_clicks,
-    lambda v: SessionUrlWindows.from_json(v).expires_at(s.session_url_window_seconds, s.lateness_seconds),
+    lambda v: SessionUrlWindows.json_expires_at(v, s.session_url_window_seconds, s.lateness_seconds),
 )
 device_marks, dedup_marks, session_marks, alert_marks = Watermarks(), Watermarks(), Watermarks(), Watermarks()
 
@@ -120,9 +120,8 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
             source = orjson.dumps([msg.topic, msg.partition, msg.offset])
             await topics.clicks_rekeyed.send(key=device_key, value=msg.value, headers={SOURCE_HEADER: source})
             continue
-        window = SlidingWindow.from_json(tables.device_clicks.get(click.device_id))
-        prior = window.count_prior(click.ts, s.click_spam_window_seconds)
-        window.add(click.ts, s.click_spam_window_seconds, s.lateness_seconds)
+        window = SlidingTimestamps.from_json(tables.device_clicks.get(click.device_id))
+        prior = window.aggregate(click.ts, s.click_spam_window_seconds, s.lateness_seconds)
         tables.device_clicks[click.device_id] = window.to_json()
         tables.device_clicks_per_minute[click.device_id] += 1
         tables.device_clicks_10s_hopping[click.device_id] += 1
@@ -137,10 +136,10 @@ async def check_duplicates(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
         inflight = InFlight.decode(event.value)
         click = inflight.click
-        state = DedupState.from_json(tables.click_ids.get(click.click_id))
-        duplicate_of = state.check_and_add(click.ts, s.dedup_seconds)
-        if state.changed:
-            tables.click_ids[click.click_id] = state.to_json()
+        entry = DedupEntry.from_json(tables.click_ids.get(click.click_id))
+        duplicate_of, kept = DedupEntry.check(entry, click.ts, s.dedup_seconds)
+        if kept is not entry:
+            tables.click_ids[click.click_id] = kept.to_json()
         inflight.features["duplicate_of"] = duplicate_of
         await topics.by_session.send(key=session_key(click), value=inflight.encode())
         partition = event.message.partition
@@ -156,8 +155,7 @@ async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
         session_prior = None
         if click.session_id and click.url:
             windows = SessionUrlWindows.from_json(tables.session_url_clicks.get(click.session_id))
-            session_prior = windows.count_prior(click.url, click.ts, s.session_url_window_seconds)
-            windows.add(click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds)
+            session_prior = windows.aggregate(click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds)
             tables.session_url_clicks[click.session_id] = windows.to_json()
         now = time.time()
         index = tables.blacklist.index
@@ -167,7 +165,7 @@ async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
             duplicate_of_ts=inflight.features["duplicate_of"],
             ip_entry=index.match_ip(click.ip, now),
             device_entry=index.match_device(click.device_id, now),
-            ip_near_blacklisted=index.near_ip(click.ip),
+            ip_near_blacklisted=index.near_ip(click.ip, now),
         )
         verdict = judge(click, features, s, now)
         body = verdict.to_dict()
