@@ -1,0 +1,143 @@
+"""`fraudapp kafka start|stop|status`: a local Apache Kafka (KRaft) broker without Docker."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from fraudapp import localkafka
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _one_line_errors(func: F) -> F:
+    """KafkaError -> its message on stderr and exit 1, instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except localkafka.KafkaError as exc:
+            # First line only: it names the problem and the log file; the tail that
+            # follows in the exception is for tracebacks and test reports.
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            click.echo(f"error: {first}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+_port = click.option(
+    "--port",
+    type=int,
+    default=localkafka.DEFAULT_PORT,
+    show_default=True,
+    help="PLAINTEXT port of the first broker (node i uses port+i).",
+)
+_data_dir = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Default: ~/.cache/fraudapp/run/<port>.",
+)
+
+
+@click.group()
+def command() -> None:
+    """Run a local Apache Kafka broker (KRaft, jars from Maven Central)."""
+
+
+@command.command()
+@_port
+@_data_dir
+@click.option(
+    "--nodes",
+    type=click.IntRange(1, 9),
+    default=1,
+    show_default=True,
+    help="Brokers (each also a controller); 3 gives replication factor 3.",
+)
+@click.option(
+    "--heap",
+    default=localkafka.DEFAULT_HEAP,
+    show_default=True,
+    help="JVM heap per broker.",
+)
+@click.option(
+    "--controller-port",
+    type=int,
+    default=None,
+    help="First controller port. Default: port + nodes.",
+)
+@click.option(
+    "--keep", is_flag=True, help="Restart on the existing data instead of wiping it."
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=90,
+    show_default=True,
+    help="Seconds to wait for the broker to accept a produce and a fetch.",
+)
+@_one_line_errors
+def start(
+    port: int,
+    data_dir: Path | None,
+    nodes: int,
+    heap: str,
+    controller_port: int | None,
+    keep: bool,
+    timeout: float,
+) -> None:
+    """Start the broker in the background and print its bootstrap URL."""
+    cluster = localkafka.start(
+        port,
+        data_dir,
+        nodes,
+        heap,
+        controller_port=controller_port,
+        keep=keep,
+        timeout=timeout,
+    )
+    click.echo(cluster.url)
+
+
+@command.command()
+@_port
+@_data_dir
+@click.option(
+    "--timeout",
+    type=float,
+    default=20,
+    show_default=True,
+    help="Seconds to wait after SIGTERM before SIGKILL.",
+)
+@_one_line_errors
+def stop(port: int, data_dir: Path | None, timeout: float) -> None:
+    """Stop what `fraudapp kafka start` started (all nodes of that cluster)."""
+    target: Path | int = data_dir if data_dir is not None else port
+    pids = localkafka.stop(target, timeout)
+    if pids:
+        click.echo(f"stopped {', '.join(map(str, pids))}")
+    else:
+        click.echo(f"no broker running for {target}")
+
+
+@command.command()
+@_one_line_errors
+def status() -> None:
+    """List the local Kafka brokers: port, pid, data dir."""
+    nodes = localkafka.status()
+    if not nodes:
+        click.echo("no Kafka broker running")
+        return
+    click.echo(f"{'PORT':<7}{'PID':<9}{'NODE':<6}DATA DIR")
+    for n in nodes:
+        click.echo(
+            f"{n.port or '?'!s:<7}{n.pid:<9}{n.node_id or '?'!s:<6}{n.data_dir or '?'}"
+        )

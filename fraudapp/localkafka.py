@@ -1,0 +1,940 @@
+"""Run a real Apache Kafka broker (KRaft mode) locally, assembled from Maven Central jars.
+
+There is no Docker on the machines this project targets, so tests, the demo and users get
+a genuine broker this way: ``mvn dependency:copy-dependencies`` fetches ``kafka_2.13`` and
+its runtime classpath once into a cache, and brokers run as plain ``java kafka.Kafka``
+processes in their own session, so they outlive the command that started them.
+
+Layout of a data dir (one per cluster)::
+
+    <data_dir>/cluster.json          ports, cluster id, version: lets stop/status/restart
+                                     find everything again from another process
+    <data_dir>/node-<id>/server.properties, log4j.properties
+    <data_dir>/node-<id>/data/        Kafka log.dirs
+    <data_dir>/node-<id>/server.log   broker log (log4j)
+    <data_dir>/node-<id>/stdout.log   JVM stdout/stderr (crashes, classpath errors)
+    <data_dir>/node-<id>/kafka.pid
+
+Only the standard library is used, plus aiokafka (imported lazily) for the readiness check,
+so ``fraudapp kafka status`` does not pay for Faust or aiokafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_VERSION",
+    "Cluster",
+    "KafkaError",
+    "Node",
+    "NodeStatus",
+    "default_data_dir",
+    "ensure_jars",
+    "free_port",
+    "kafka_version",
+    "load",
+    "start",
+    "status",
+    "stop",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VERSION = "3.9.1"
+SCALA_VERSION = "2.13"
+DEFAULT_PORT = 9092
+DEFAULT_HEAP = "512m"
+READY_TOPIC = "__fraudapp_ready"
+CLUSTER_FILE = "cluster.json"
+# Bumped when the marker's meaning changes, so stale caches get re-resolved.
+_MARKER_FORMAT = 1
+
+
+class KafkaError(RuntimeError):
+    """Anything that prevents a local broker from starting or stopping.
+
+    The first line of the message is meant to be shown to a user as is; a log tail may follow.
+    """
+
+
+# --------------------------------------------------------------------------- paths / config
+
+
+def kafka_version() -> str:
+    return os.environ.get("FRAUDAPP_KAFKA_VERSION", DEFAULT_VERSION)
+
+
+def _cache_root() -> Path:
+    return Path(os.path.expanduser("~/.cache/fraudapp"))
+
+
+def cache_dir(version: str | None = None) -> Path:
+    """Where the jars of one Kafka version live.
+
+    ``FRAUDAPP_KAFKA_CACHE`` replaces ``~/.cache/fraudapp`` as the parent of the per-version
+    ``kafka-<version>`` directories (per version so that switching versions never mixes jars).
+    """
+    version = version or kafka_version()
+    root = os.environ.get("FRAUDAPP_KAFKA_CACHE")
+    base = Path(root).expanduser() if root else _cache_root()
+    return base / f"kafka-{version}"
+
+
+def default_data_dir(port: int) -> Path:
+    return _cache_root() / "run" / str(port)
+
+
+def _major(version: str) -> int:
+    try:
+        return int(version.split(".")[0])
+    except ValueError:
+        return 3
+
+
+def _dependencies(version: str) -> list[tuple[str, str, str]]:
+    """Maven coordinates of the broker plus an SLF4J binding (without one it logs nothing)."""
+    deps = [("org.apache.kafka", f"kafka_{SCALA_VERSION}", version)]
+    if _major(version) >= 4:
+        # Kafka 4 moved to log4j2 and SLF4J 2.
+        deps += [
+            ("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
+            ("org.apache.logging.log4j", "log4j-core", "2.24.3"),
+        ]
+    else:
+        deps.append(("org.slf4j", "slf4j-reload4j", "1.7.36"))
+    return deps
+
+
+def _pom(version: str) -> str:
+    deps = "\n".join(
+        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
+        f"<version>{v}</version></dependency>"
+        for g, a, v in _dependencies(version)
+    )
+    return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>fraudapp</groupId><artifactId>kafka-runtime</artifactId><version>{version}</version>
+  <packaging>pom</packaging>
+  <dependencies>
+{deps}
+  </dependencies>
+</project>
+"""
+
+
+def _tail(path: Path, lines: int = 20) -> list[str]:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]
+
+
+# --------------------------------------------------------------------------- jars
+
+
+def _marker_ok(cache: Path, version: str) -> bool:
+    try:
+        marker = json.loads((cache / ".complete").read_text())
+    except (OSError, ValueError):
+        return False
+    if marker.get("format") != _MARKER_FORMAT or marker.get("version") != version:
+        return False
+    jars = marker.get("jars") or []
+    # A half-deleted lib dir must not pass for a complete one.
+    return bool(jars) and all((cache / "lib" / j).is_file() for j in jars)
+
+
+def ensure_jars(version: str | None = None, cache: Path | None = None) -> Path:
+    """Return the lib dir holding Kafka's runtime classpath, resolving it with Maven once.
+
+    A marker file written after a successful resolve makes later calls offline and instant.
+    A file lock serialises concurrent first resolves (parallel test runs, demo + tests).
+    """
+    version = version or kafka_version()
+    cache = Path(cache) if cache is not None else cache_dir(version)
+    if _marker_ok(cache, version):
+        return cache / "lib"
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise KafkaError(
+            f"mvn not found on PATH: needed once to fetch the Kafka {version} jars into "
+            f"{cache / 'lib'} (install Maven, or copy the jars there)"
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _marker_ok(cache, version):  # another process finished while we waited
+            return cache / "lib"
+        (cache / "pom.xml").write_text(_pom(version))
+        # Resolve into a scratch dir and swap it in, so an interrupted download never
+        # leaves a lib dir that looks usable.
+        tmp = cache / "lib.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        cmd = [
+            mvn, "-q", "-B", "-f", str(cache / "pom.xml"),
+            "dependency:copy-dependencies", "-DincludeScope=runtime",
+            f"-DoutputDirectory={tmp}",
+        ]  # fmt: skip
+        log.info("resolving Kafka %s jars with Maven into %s", version, cache)
+        try:
+            proc = subprocess.run(
+                cmd, check=False, capture_output=True, text=True, timeout=900
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise KafkaError(
+                f"mvn did not finish resolving Kafka {version} in 900 s"
+            ) from exc
+        main_jar = tmp / f"kafka_{SCALA_VERSION}-{version}.jar"
+        # Kept for post-mortems: the CLI only shows the first line of an error.
+        (cache / "mvn.log").write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0 or not main_jar.is_file():
+            out = (proc.stdout + proc.stderr).strip().splitlines()[-20:]
+            raise KafkaError(
+                f"mvn failed to resolve org.apache.kafka:kafka_{SCALA_VERSION}:{version} "
+                f"(exit {proc.returncode}, see {cache / 'mvn.log'})\n" + "\n".join(out)
+            )
+        lib = cache / "lib"
+        shutil.rmtree(lib, ignore_errors=True)
+        tmp.rename(lib)
+        jars = sorted(p.name for p in lib.glob("*.jar"))
+        marker = {
+            "format": _MARKER_FORMAT,
+            "version": version,
+            "jars": jars,
+            "at": time.time(),
+        }
+        (cache / ".complete").write_text(json.dumps(marker, indent=1))
+        return lib
+
+
+def _java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return str(Path(java_home) / "bin" / "java")
+    java = shutil.which("java")
+    if java is None:
+        raise KafkaError(
+            "java not found on PATH (and JAVA_HOME unset): Kafka needs Java 11+"
+        )
+    return java
+
+
+# --------------------------------------------------------------------------- ports
+
+
+def _port_in_use(port: int) -> bool:
+    # SO_REUSEADDR like the JVM's server sockets: a port with only TIME_WAIT leftovers of a
+    # previous broker is usable, one with a live listener is not.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    return False
+
+
+def free_port(count: int = 1) -> int:
+    """A free loopback port; with ``count`` > 1 the first of that many consecutive free ports.
+
+    Racy by nature (someone may grab it before the broker binds), good enough for tests.
+    """
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + count > 65535:
+            continue
+        if not any(_port_in_use(p) for p in range(base, base + count)):
+            return base
+    raise KafkaError(f"no block of {count} free consecutive ports found")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        if Path("/proc/self").exists():
+            return None
+        # No procfs (macOS): ask ps.
+        out = subprocess.run(
+            ["ps", "-ww", "-o", "args=", "-p", str(pid)],
+            check=False,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return out.split() if out else None
+    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+
+
+def _is_kafka(args: Sequence[str] | None, config: Path | None = None) -> bool:
+    if not args or "kafka.Kafka" not in args or "java" not in Path(args[0]).name:
+        return False
+    return config is None or str(config) in args
+
+
+def _kafka_processes() -> dict[int, list[str]]:
+    """All local ``java ... kafka.Kafka <config>`` processes by pid."""
+    found: dict[int, list[str]] = {}
+    proc = Path("/proc")
+    if proc.exists():
+        pids = [int(p.name) for p in proc.iterdir() if p.name.isdigit()]
+    else:
+        out = subprocess.run(
+            ["ps", "-axo", "pid="], check=False, capture_output=True, text=True
+        ).stdout
+        pids = [int(x) for x in out.split()]
+    for pid in pids:
+        args = _cmdline(pid)
+        if _is_kafka(args):
+            assert args is not None
+            found[pid] = args
+    return found
+
+
+# Children started by this process: polling through Popen reaps them, otherwise a dead
+# broker would linger as a zombie and look alive to kill(pid, 0).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _alive(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        _children.pop(pid, None)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":  # zombie of some other parent
+            return False
+    return True
+
+
+def _wait_dead(pids: Sequence[int], timeout: float) -> list[int]:
+    """Poll until all ``pids`` exit or ``timeout`` passes; return the survivors."""
+    deadline = time.monotonic() + timeout
+    left = [p for p in pids if _alive(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = [p for p in left if _alive(p)]
+    return left
+
+
+def _terminate(pids: Sequence[int], timeout: float) -> None:
+    """SIGTERM (controlled shutdown), then SIGKILL whatever is still there after ``timeout``."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    survivors = _wait_dead(pids, timeout)
+    for pid in survivors:
+        log.warning(
+            "broker pid %d ignored SIGTERM for %.0f s, killing it", pid, timeout
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if _wait_dead(survivors, 10):
+        raise KafkaError(f"broker processes {survivors} survived SIGKILL")
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass
+class Node:
+    """One broker+controller process of a local cluster."""
+
+    index: int  # 0-based position in Cluster.nodes
+    node_id: int
+    port: int
+    controller_port: int
+    dir: Path
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "server.properties"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / "kafka.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "server.log"
+
+    @property
+    def stdout_file(self) -> Path:
+        return self.dir / "stdout.log"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """Pid of this node's running broker, checked against the command line (pid reuse)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _alive(pid) and _is_kafka(_cmdline(pid), self.config):
+            return pid
+        return None
+
+    def log_tail(self, lines: int = 20) -> str:
+        tail = _tail(self.stdout_file, lines) + _tail(self.log_file, lines)
+        return "\n".join(tail[-lines:])
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    pid: int
+    port: int | None
+    node_id: int | None
+    data_dir: Path | None
+    config: Path | None
+
+
+@dataclass
+class Cluster:
+    """A local cluster: what start() returns and what stop()/status() find again on disk."""
+
+    data_dir: Path
+    nodes: list[Node]
+    cluster_id: str
+    version: str
+    heap: str = DEFAULT_HEAP
+    replication: int = 1
+    _lib: Path | None = field(default=None, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    @property
+    def url(self) -> str:
+        # Faust splits broker URL lists on ';'.
+        return "kafka://" + ";".join(n.bootstrap for n in self.nodes)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p for n in self.nodes if (p := n.pid) is not None]
+
+    def running(self) -> bool:
+        return bool(self.pids)
+
+    # -- persistence: other processes (the CLI's stop, status) only have the data dir
+
+    def _save(self) -> None:
+        doc = {
+            "version": self.version,
+            "cluster_id": self.cluster_id,
+            "heap": self.heap,
+            "replication": self.replication,
+            "nodes": [
+                {
+                    "node_id": n.node_id,
+                    "port": n.port,
+                    "controller_port": n.controller_port,
+                }
+                for n in self.nodes
+            ],
+        }
+        (self.data_dir / CLUSTER_FILE).write_text(json.dumps(doc, indent=1))
+
+    # -- process control
+
+    def _lib_dir(self) -> Path:
+        if self._lib is None:
+            self._lib = ensure_jars(self.version)
+        return self._lib
+
+    def _spawn(self, node: Node) -> None:
+        java = _java()
+        lib = self._lib_dir()
+        cmd = [
+            java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
+            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+            *_log_config_flags(self.version, node),
+            "-cp", f"{lib}/*", "kafka.Kafka", str(node.config),
+        ]  # fmt: skip
+        with node.stdout_file.open("ab") as out:
+            # New session: the broker must survive `fraudapp kafka start` exiting and not
+            # receive the terminal's Ctrl-C meant for a test run or the demo.
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=node.dir, start_new_session=True,
+            )  # fmt: skip
+        _children[proc.pid] = proc
+        node.pid_file.write_text(f"{proc.pid}\n")
+
+    def _wait_ready(self, nodes: Sequence[Node], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        expected = {n.node_id for n in self.nodes}
+
+        def died() -> Node | None:
+            return next((n for n in nodes if n.pid is None), None)
+
+        try:
+            _run_async(_probe(self.bootstrap, expected, deadline, died))
+        except _ProbeError as exc:
+            node = exc.node or nodes[0]
+            raise KafkaError(
+                f"{exc} (node {node.node_id}, log {node.log_file})\n" + node.log_tail()
+            ) from None
+
+    def start_node(self, i: int, timeout: float = 90) -> None:
+        """(Re)start node ``i`` on its existing data, e.g. after kill_node in a failover test."""
+        node = self.nodes[i]
+        if node.pid is not None:
+            return
+        for port in (node.port, node.controller_port):
+            if _port_in_use(port):
+                raise KafkaError(f"port {port} is already in use (node {node.node_id})")
+        self._spawn(node)
+        try:
+            self._wait_ready([node], timeout)
+        except BaseException:
+            self._kill_nodes([node])
+            raise
+
+    def kill_node(self, i: int, sig: int = signal.SIGKILL, timeout: float = 20) -> None:
+        """Send ``sig`` to node ``i``; for terminating signals wait (bounded) until it is gone.
+
+        SIGSTOP/SIGCONT pass straight through, for tests that freeze a broker.
+        """
+        node = self.nodes[i]
+        pid = node.pid
+        if pid is None:
+            return
+        os.kill(pid, sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            if _wait_dead([pid], timeout):
+                raise KafkaError(
+                    f"node {node.node_id} (pid {pid}) still alive {timeout} s "
+                    f"after signal {sig}"
+                )
+            node.pid_file.unlink(missing_ok=True)
+
+    def _kill_nodes(self, nodes: Sequence[Node]) -> None:
+        for n in nodes:
+            if (pid := n.pid) is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                _wait_dead([pid], 10)
+            n.pid_file.unlink(missing_ok=True)
+
+    def stop(self, timeout: float = 20) -> list[int]:
+        """Stop all nodes (SIGTERM, SIGKILL after ``timeout``); return the pids stopped."""
+        pids = self.pids
+        # Also catch brokers whose pid file went missing: anything running on our configs.
+        configs = {str(n.config) for n in self.nodes}
+        pids += [
+            p
+            for p, args in _kafka_processes().items()
+            if p not in pids and configs.intersection(args)
+        ]
+        _terminate(pids, timeout)
+        for n in self.nodes:
+            n.pid_file.unlink(missing_ok=True)
+        return pids
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def _log_config_flags(version: str, node: Node) -> list[str]:
+    if _major(version) >= 4:
+        path = node.dir / "log4j2.properties"
+        path.write_text(
+            "status = warn\n"
+            "appender.file.type = File\n"
+            "appender.file.name = FILE\n"
+            f"appender.file.fileName = {node.log_file}\n"
+            "appender.file.layout.type = PatternLayout\n"
+            "appender.file.layout.pattern = [%d] %p %m (%c)%n\n"
+            "rootLogger.level = info\n"
+            "rootLogger.appenderRef.file.ref = FILE\n"
+        )
+        return [f"-Dlog4j2.configurationFile={path}"]
+    path = node.dir / "log4j.properties"
+    path.write_text(
+        "log4j.rootLogger=INFO, file\n"
+        "log4j.appender.file=org.apache.log4j.FileAppender\n"
+        f"log4j.appender.file.File={node.log_file}\n"
+        "log4j.appender.file.Append=true\n"
+        "log4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
+        "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+        # Per-request logging would drown everything else.
+        "log4j.logger.kafka.request.logger=WARN\n"
+    )
+    return [f"-Dlog4j.configuration=file:{path}"]
+
+
+def _server_properties(node: Node, cluster: Cluster) -> str:
+    voters = ",".join(
+        f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in cluster.nodes
+    )
+    rf = cluster.replication
+    # With 3 replicas, acks=all must survive one broker down: min ISR 2.
+    min_isr = 1 if rf == 1 else 2
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": node.node_id,
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": node.dir / "data",
+        "num.partitions": 4,
+        "auto.create.topics.enable": "true",
+        "default.replication.factor": rf,
+        "offsets.topic.replication.factor": rf,
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": min_isr,
+        "min.insync.replicas": min_isr,
+        # Consumer groups (Faust workers, tests) would otherwise wait 3 s on every join.
+        "group.initial.rebalance.delay.ms": 0,
+    }
+    return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def _new_cluster_id() -> str:
+    # What `kafka-storage random-uuid` prints, without paying for a JVM start.
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _looks_like_ours(path: Path) -> bool:
+    return (path / CLUSTER_FILE).exists() or all(
+        p.name.startswith("node-") for p in path.iterdir()
+    )
+
+
+# --------------------------------------------------------------------------- readiness
+
+
+class _ProbeError(Exception):
+    def __init__(self, message: str, node: Node | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+def _run_async(coro: Coroutine[object, object, None]) -> None:
+    # A thread of its own: start() is also called from inside running event loops
+    # (async tests, the Faust demo), where asyncio.run would refuse.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+@contextlib.contextmanager
+def _quiet_aiokafka() -> Iterator[None]:
+    # aiokafka logs an ERROR per refused connection while the broker boots; that is expected.
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+async def _probe(
+    bootstrap: str,
+    expected_ids: set[int],
+    deadline: float,
+    died: Callable[[], Node | None],
+) -> None:
+    """Wait until all nodes registered and a record can be produced (acks=all) and fetched."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    last = "no attempt"
+    with _quiet_aiokafka():
+        while True:
+            if (dead := died()) is not None:
+                raise _ProbeError("broker process exited during startup", dead)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _ProbeError(f"broker not ready in time ({last})")
+            attempt = min(left, 10.0)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=bootstrap,
+                acks="all",
+                request_timeout_ms=int(attempt * 1000),
+            )
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=bootstrap, enable_auto_commit=False
+            )
+            try:
+                async with asyncio.timeout(attempt):
+                    await producer.start()
+                    brokers = {b.nodeId for b in producer.client.cluster.brokers()}
+                    if not expected_ids <= brokers:
+                        last = f"brokers registered: {sorted(brokers)}"
+                        raise _Retry
+                    meta = await producer.send_and_wait(READY_TOPIC, b"ready")
+                    await consumer.start()
+                    tp = TopicPartition(READY_TOPIC, meta.partition)
+                    consumer.assign([tp])
+                    consumer.seek(tp, meta.offset)
+                    record = await consumer.getone()
+                    if record.value == b"ready":
+                        return
+                    last = "read back a different record"
+            except _Retry:
+                pass
+            except Exception as exc:  # noqa: BLE001 - any client error means "not yet"
+                text = str(exc)
+                name = type(exc).__name__
+                last = text if text.startswith(name) else f"{name}: {text}".rstrip(": ")
+            finally:
+                for client in (consumer, producer):
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(client.stop(), 5)
+            log.debug("broker not ready yet: %s", last)
+            await asyncio.sleep(0.3)
+
+
+class _Retry(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load(data_dir: Path | str) -> Cluster:
+    """The cluster recorded in ``data_dir`` (running or not)."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    try:
+        doc = json.loads((data_dir / CLUSTER_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise KafkaError(f"no fraudapp Kafka cluster recorded in {data_dir}") from exc
+    nodes = [
+        Node(
+            i,
+            n["node_id"],
+            n["port"],
+            n["controller_port"],
+            data_dir / f"node-{n['node_id']}",
+        )
+        for i, n in enumerate(doc["nodes"])
+    ]
+    return Cluster(
+        data_dir,
+        nodes,
+        doc["cluster_id"],
+        doc["version"],
+        doc.get("heap", DEFAULT_HEAP),
+        doc.get("replication", 1),
+    )
+
+
+def start(
+    port: int = DEFAULT_PORT,
+    data_dir: Path | str | None = None,
+    nodes: int = 1,
+    heap: str = DEFAULT_HEAP,
+    *,
+    controller_port: int | None = None,
+    keep: bool = False,
+    timeout: float = 90,
+    version: str | None = None,
+) -> Cluster:
+    """Start a local KRaft cluster and return once it accepts a produce and a fetch.
+
+    Node ``i`` listens on ``port + i`` and runs its controller on ``controller_port + i``
+    (default ``port + nodes``, i.e. the next free block after the broker ports).
+    ``keep=True`` restarts on the existing data (the cluster id and layout in
+    ``data_dir`` are reused); otherwise a previous data dir is wiped.
+    """
+    if nodes < 1:
+        raise KafkaError("nodes must be >= 1")
+    version = version or kafka_version()
+    _java()  # fail before touching anything
+    data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir(port)
+    data_dir = data_dir.resolve()
+    cport = controller_port if controller_port is not None else port + nodes
+
+    if keep and (data_dir / CLUSTER_FILE).exists():
+        cluster = load(data_dir)
+        if cluster.version != version:
+            raise KafkaError(
+                f"{data_dir} holds Kafka {cluster.version} data, not {version}"
+            )
+    else:
+        cluster = Cluster(
+            data_dir, [], _new_cluster_id(), version, heap, 3 if nodes >= 3 else 1
+        )
+        cluster.nodes = [
+            Node(i, i + 1, port + i, cport + i, data_dir / f"node-{i + 1}")
+            for i in range(nodes)
+        ]
+    cluster.heap = heap
+
+    if pids := cluster.pids:
+        raise KafkaError(
+            f"Kafka already running from {data_dir} (pids {pids}); stop it first"
+        )
+    for n in cluster.nodes:
+        for p in (n.port, n.controller_port):
+            if _port_in_use(p):
+                raise KafkaError(
+                    f"port {p} is already in use (needed by Kafka node {n.node_id})"
+                )
+
+    cluster._lib = ensure_jars(version)
+
+    if not keep and data_dir.exists():
+        # Never rm -rf a directory someone pointed us at by mistake (--data-dir ~).
+        if not _looks_like_ours(data_dir):
+            raise KafkaError(
+                f"refusing to wipe {data_dir}: not a fraudapp Kafka data dir"
+            )
+        shutil.rmtree(data_dir)
+    for n in cluster.nodes:
+        n.dir.mkdir(parents=True, exist_ok=True)
+        n.config.write_text(_server_properties(n, cluster))
+    cluster._save()
+
+    _format_storage(cluster)
+    try:
+        for n in cluster.nodes:
+            cluster._spawn(n)
+        cluster._wait_ready(cluster.nodes, timeout)
+    except BaseException:
+        # Includes KeyboardInterrupt: never leave a half-started cluster behind.
+        cluster._kill_nodes(cluster.nodes)
+        raise
+    return cluster
+
+
+def _format_storage(cluster: Cluster) -> None:
+    java, lib = _java(), cluster._lib_dir()
+    todo = [
+        n for n in cluster.nodes if not (n.dir / "data" / "meta.properties").exists()
+    ]
+    # One JVM per node; run them side by side since each costs a JVM start.
+    procs = [
+        (n, subprocess.Popen(
+            [java, "-Xmx256m", *_log_config_flags(cluster.version, n), "-cp", f"{lib}/*",
+             "kafka.tools.StorageTool", "format", "-t", cluster.cluster_id, "-c", str(n.config)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        ))
+        for n in todo
+    ]  # fmt: skip
+    for n, p in procs:
+        try:
+            out, _ = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+        if p.returncode != 0:
+            tail = "\n".join(out.decode("utf-8", "replace").splitlines()[-20:])
+            raise KafkaError(
+                f"kafka-storage format failed for node {n.node_id} "
+                f"(exit {p.returncode})\n{tail}"
+            )
+
+
+def _find(target: Path | str | int) -> Cluster | None:
+    if isinstance(target, int):
+        default = default_data_dir(target)
+        if (default / CLUSTER_FILE).exists():
+            c = load(default)
+            if any(n.port == target for n in c.nodes):
+                return c
+        for st in status():
+            if st.port == target:
+                if st.data_dir is None or not (st.data_dir / CLUSTER_FILE).exists():
+                    raise KafkaError(
+                        f"the broker on port {target} (pid {st.pid}) was not "
+                        "started by fraudapp; not stopping it"
+                    )
+                return load(st.data_dir)
+        return None
+    path = Path(target).expanduser()
+    return load(path) if (path / CLUSTER_FILE).exists() else None
+
+
+def stop(target: Path | str | int = DEFAULT_PORT, timeout: float = 20) -> list[int]:
+    """Stop the cluster in data dir ``target`` (or the one serving port ``target``).
+
+    Returns the pids that were stopped (empty when nothing ran).
+    """
+    cluster = _find(target)
+    return cluster.stop(timeout) if cluster is not None else []
+
+
+def _read_props(path: Path) -> dict[str, str]:
+    props: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                k, v = line.split("=", 1)
+                props[k.strip()] = v.strip()
+    return props
+
+
+def status() -> list[NodeStatus]:
+    """Every local ``kafka.Kafka`` process, including ones fraudapp did not start."""
+    result = []
+    for pid, args in sorted(_kafka_processes().items()):
+        config = Path(args[-1]) if args[-1].endswith(".properties") else None
+        port = node_id = data_dir = None
+        if config is not None:
+            props = _read_props(config)
+            for listener in props.get("listeners", "").split(","):
+                if listener.startswith("PLAINTEXT://"):
+                    with contextlib.suppress(ValueError):
+                        port = int(listener.rsplit(":", 1)[1])
+            with contextlib.suppress(ValueError):
+                node_id = int(props.get("node.id", ""))
+            # Our layout is <data_dir>/node-<id>/server.properties.
+            parent = config.parent
+            data_dir = (
+                parent.parent if (parent.parent / CLUSTER_FILE).exists() else parent
+            )
+        result.append(NodeStatus(pid, port, node_id, data_dir, config))
+    return result
