@@ -1,0 +1,224 @@
+"""The soft score: how human a click looks, in three layers of 0..100 (higher = more human).
+
+`score` (CONTRACT §4) is the mean of the layers that have data, rounded to 0.1
+(`models.Scores.score`; with no layer at all it is 100). Each layer starts at 100, loses
+the points of every signal present, is clamped to [0, 100] and rounded to 0.1:
+
+ip layer — from the address alone (never None for a valid address):
+    -90  not a global unicast address: private, loopback, link-local, CGNAT, reserved,
+         benchmarking, documentation (e.g. 203.0.113.0/24, 2001:db8::/32) or multicast
+         (per Python's `ipaddress.is_global`; IPv4-mapped IPv6 is judged as its IPv4)
+    -70  in a known datacenter / hosting range (`load_datacenter_ranges`, e.g. the sample
+         tables/datacenter_ranges.txt; no ranges loaded = no such penalty)
+    -40  near a blacklisted address: in the same /24 (IPv4) or /64 (IPv6) as an ip or
+         cidr entry (`Features.ip_near_blacklisted`)
+
+fingerprint layer — from the User-Agent and fingerprint fields (never None):
+    -80  no User-Agent (absent or blank)
+    -90  an automation / headless / HTTP-library token in the User-Agent, case-insensitive
+         (`AUTOMATION_TOKENS`: headless, phantomjs, selenium, webdriver, puppeteer,
+         playwright, python-requests, python-urllib, curl/, wget/, go-http-client,
+         okhttp, scrapy). A score signal, not the `bot_user_agent` rule.
+    -40  no fingerprint
+
+behaviour layer — from `mouse`; None (left out of the mean) without mouse telemetry:
+    moves == 0                     -> 5
+    otherwise 20 + 80 * min(f_moves, f_straightness, f_duration), where
+      f_moves       = min(moves, 5) / 5                       (5+ moves -> 1)
+      f_straightness = 0                     for s >= 0.98    (ruler-straight path)
+                     = (0.98 - s) / 0.03     for 0.95 < s < 0.98
+                     = 1                     for 0.3 <= s <= 0.95
+                     = 0.5 + 0.5 * s / 0.3   for s < 0.3     (erratic jitter)
+      f_duration    = 0                     for duration < 100 ms
+                     = (duration - 100) / 200 for 100 <= duration < 300 ms
+                     = 1                     for duration >= 300 ms
+    So a human-like path (moves >= 5, 0.3 <= s <= 0.95, >= 300 ms) scores 100, and a
+    straight (s >= 0.98) or instant (< 100 ms) one scores 20. Touch devices should send no
+    `mouse` object rather than zero moves.
+
+Deterministic and free of I/O: `load_datacenter_ranges` is the only function that reads
+a file, and the caller passes its result in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from os import PathLike
+
+import pytricia
+
+from fraudapp.models import Click, Features, Mouse, Scores
+
+AUTOMATION_TOKENS: tuple[str, ...] = (
+    "headless",
+    "phantomjs",
+    "selenium",
+    "webdriver",
+    "puppeteer",
+    "playwright",
+    "python-requests",
+    "python-urllib",
+    "curl/",
+    "wget/",
+    "go-http-client",
+    "okhttp",
+    "scrapy",
+)
+
+IP_NON_GLOBAL = 90.0
+IP_DATACENTER = 70.0
+IP_NEAR_BLACKLISTED = 40.0
+FP_NO_USER_AGENT = 80.0
+FP_AUTOMATION = 90.0
+FP_NO_FINGERPRINT = 40.0
+BEHAVIOUR_NO_MOVES = 5.0
+BEHAVIOUR_FLOOR = 20.0
+
+Notes = dict[str, list[str]]
+
+
+class DatacenterRanges:
+    """Known datacenter CIDRs by family (pytricia), each naming its provider."""
+
+    def __init__(self) -> None:
+        self._tries = {4: pytricia.PyTricia(32), 6: pytricia.PyTricia(128)}
+
+    def add(self, cidr: str, provider: str = "datacenter") -> None:
+        net = ipaddress.ip_network(cidr, strict=False)
+        self._tries[net.version][net.compressed] = provider
+
+    def provider(self, ip: str) -> str | None:
+        """The provider whose range holds `ip` (longest prefix), or None."""
+        version = _ip_facts(ip)[0]
+        return self._tries[version].get(ip) if version else None
+
+    def __contains__(self, ip: object) -> bool:
+        return isinstance(ip, str) and self.provider(ip) is not None
+
+    def __len__(self) -> int:
+        return len(self._tries[4]) + len(self._tries[6])
+
+
+def load_datacenter_ranges(path: str | PathLike[str]) -> DatacenterRanges:
+    """Read `CIDR [provider]` lines ('#' comments); ValueError names a bad line."""
+    ranges = DatacenterRanges()
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            fields = line.split("#", 1)[0].split()
+            if not fields:
+                continue
+            try:
+                ranges.add(fields[0], fields[1] if len(fields) > 1 else "datacenter")
+            except ValueError as e:
+                raise ValueError(f"{path}:{lineno}: {e}") from None
+    return ranges
+
+
+@lru_cache(maxsize=65536)  # click IPs repeat; parsing is the costly part
+def _ip_facts(ip: str) -> tuple[int, bool]:
+    """(address family or 0 when invalid, whether it is a global unicast address)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return 0, False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.version, addr.is_global and not addr.is_multicast
+
+
+def _layer(penalties: float) -> float:
+    return round(min(100.0, max(0.0, 100.0 - penalties)), 1)
+
+
+def ip_layer(
+    click: Click, features: Features, datacenter: DatacenterRanges | None = None
+) -> tuple[float | None, list[str]]:
+    version, is_global = _ip_facts(click.ip)
+    if not version:
+        return None, ["unparseable address"]
+    penalty, notes = 0.0, []
+    if not is_global:
+        penalty += IP_NON_GLOBAL
+        notes.append("not a global address")
+    provider = datacenter.provider(click.ip) if datacenter is not None else None
+    if provider is not None:
+        penalty += IP_DATACENTER
+        notes.append(f"{provider} datacenter range")
+    if features.ip_near_blacklisted:
+        penalty += IP_NEAR_BLACKLISTED
+        notes.append("near a blacklisted address")
+    return _layer(penalty), notes
+
+
+@lru_cache(maxsize=65536)  # user agents repeat
+def automation_token(user_agent: str) -> str | None:
+    """The first `AUTOMATION_TOKENS` entry found in `user_agent`, or None."""
+    low = user_agent.lower()
+    return next((t for t in AUTOMATION_TOKENS if t in low), None)
+
+
+def fingerprint_layer(click: Click) -> tuple[float | None, list[str]]:
+    penalty, notes = 0.0, []
+    if not click.user_agent or not click.user_agent.strip():
+        penalty += FP_NO_USER_AGENT
+        notes.append("no user agent")
+    else:
+        token = automation_token(click.user_agent)
+        if token is not None:
+            penalty += FP_AUTOMATION
+            notes.append(f"automation token {token!r} in user agent")
+    if not click.fingerprint:
+        penalty += FP_NO_FINGERPRINT
+        notes.append("no fingerprint")
+    return _layer(penalty), notes
+
+
+def _ramp(x: float, low: float, high: float) -> float:
+    """0 at `low`, 1 at `high`, linear between, clamped."""
+    return min(1.0, max(0.0, (x - low) / (high - low)))
+
+
+def behaviour_layer(mouse: Mouse | None) -> tuple[float | None, list[str]]:
+    if mouse is None:
+        return None, ["no mouse telemetry"]
+    if mouse.moves <= 0:
+        return BEHAVIOUR_NO_MOVES, ["no mouse movement"]
+    s = mouse.straightness
+    f_moves = min(mouse.moves, 5) / 5
+    if s >= 0.98:
+        f_straight = 0.0
+    elif s > 0.95:
+        f_straight = (0.98 - s) / 0.03
+    elif s >= 0.3:
+        f_straight = 1.0
+    else:
+        f_straight = 0.5 + 0.5 * max(s, 0.0) / 0.3
+    f_duration = _ramp(mouse.duration_ms, 100.0, 300.0)
+    notes = []
+    if f_moves < 1:
+        notes.append(f"only {mouse.moves} mouse moves")
+    if f_straight < 1:
+        notes.append("straight-line mouse path" if s > 0.95 else "erratic mouse path")
+    if f_duration < 1:
+        notes.append(f"{mouse.duration_ms} ms of mouse movement")
+    value = BEHAVIOUR_FLOOR + (100.0 - BEHAVIOUR_FLOOR) * min(f_moves, f_straight, f_duration)
+    return round(value, 1), notes
+
+
+def explain(
+    click: Click, features: Features, datacenter: DatacenterRanges | None = None
+) -> tuple[Scores, Notes]:
+    """The three layers and, per layer, the signals that lowered it (for reasons)."""
+    ip, ip_notes = ip_layer(click, features, datacenter)
+    fp, fp_notes = fingerprint_layer(click)
+    beh, beh_notes = behaviour_layer(click.mouse)
+    return Scores(ip=ip, fingerprint=fp, behaviour=beh), {
+        "ip": ip_notes,
+        "fingerprint": fp_notes,
+        "behaviour": beh_notes,
+    }
+
+
+def score(click: Click, features: Features, datacenter: DatacenterRanges | None = None) -> Scores:
+    return explain(click, features, datacenter)[0]

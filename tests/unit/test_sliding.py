@@ -1,0 +1,203 @@
+"""Contract §4 windows: SlidingTimestamps and SessionUrlWindows against a brute-force reference.
+
+Reference: given every event in processing order, an event's count is the number of
+events processed before it whose event time lies in [ts - W, ts]. The state must match
+it exactly for every event at most `lateness` behind the key's newest event, whatever the
+disorder, and give the same answers when persisted (to_json -> JSON -> from_json)
+between events. Times are multiples of 1/4 s so edges (ts - W exactly) are hit often and
+float arithmetic is exact.
+"""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fraudapp.state.sliding import SessionUrlWindows, SlidingTimestamps
+
+FAST = settings(max_examples=200, deadline=None)
+
+windows = st.sampled_from([0.0, 1.0, 2.5, 10.0])
+latenesses = st.sampled_from([0.0, 0.5, 5.0, 60.0])
+advances = st.sampled_from([0.0, 0.0, 0.25, 0.5, 1.0, 2.5, 5.0, 9.75, 10.0, 10.25, 30.0, 100.0])
+
+
+def reference_counts(times: list[float], window: float) -> list[int]:
+    return [sum(1 for t in times[:i] if ts - window <= t <= ts) for i, ts in enumerate(times)]
+
+
+def within_lateness(times: list[float], lateness: float) -> list[bool]:
+    """Whether each event is at most `lateness` behind the newest event up to it."""
+    flags, newest = [], float("-inf")
+    for ts in times:
+        newest = max(newest, ts)
+        flags.append(ts >= newest - lateness)
+    return flags
+
+
+@st.composite
+def in_lateness_sequences(draw: st.DrawFn, lateness: float) -> list[float]:
+    """Event times whose disorder stays within `lateness` of the newest event."""
+    steps = draw(st.lists(st.tuples(advances, st.integers(0, 4)), max_size=40))
+    now, out = 1_700_000_000.0, []
+    for advance, quarter in steps:
+        now += advance
+        out.append(now - lateness * quarter / 4)
+    return out
+
+
+@st.composite
+def any_sequences(draw: st.DrawFn) -> list[float]:
+    """Arbitrary disorder, including events far later than any lateness."""
+    return draw(st.lists(st.integers(0, 800).map(lambda q: 1_700_000_000.0 + q / 4), max_size=40))
+
+
+def run(times: list[float], window: float, lateness: float, persist_at: set[int] = frozenset()) -> list[int]:
+    state = SlidingTimestamps.initialize()
+    out = []
+    for i, ts in enumerate(times):
+        if i in persist_at:
+            state = SlidingTimestamps.from_json(orjson.loads(orjson.dumps(state.to_json())))
+        out.append(state.aggregate(ts, window, lateness))
+    return out
+
+
+@FAST
+@given(st.data(), windows, latenesses)
+def test_exact_within_lateness(data: st.DataObject, window: float, lateness: float) -> None:
+    times = data.draw(in_lateness_sequences(lateness))
+    assert run(times, window, lateness) == reference_counts(times, window)
+
+
+@FAST
+@given(any_sequences(), windows, latenesses)
+def test_exact_for_in_lateness_events_lower_bound_otherwise(times: list[float], window: float, lateness: float) -> None:
+    got = run(times, window, lateness)
+    want = reference_counts(times, window)
+    for g, w, exact in zip(got, want, within_lateness(times, lateness)):
+        assert g == w if exact else g <= w
+
+
+@FAST
+@given(any_sequences(), windows, latenesses, st.data())
+def test_persisting_between_events_changes_nothing(
+    times: list[float], window: float, lateness: float, data: st.DataObject
+) -> None:
+    persist_at = set(data.draw(st.lists(st.integers(0, max(len(times) - 1, 0)), max_size=5)))
+    assert run(times, window, lateness, persist_at) == run(times, window, lateness)
+    assert run(times, window, lateness, set(range(len(times)))) == run(times, window, lateness)
+
+
+@FAST
+@given(any_sequences(), windows, latenesses)
+def test_state_is_bounded_and_sorted(times: list[float], window: float, lateness: float) -> None:
+    state = SlidingTimestamps()
+    for ts in times:
+        state.aggregate(ts, window, lateness)
+        assert state.times == sorted(state.times)
+        assert state.max_ts is not None
+        assert all(t >= state.max_ts - window - lateness for t in state.times)
+    if times:
+        assert state.max_ts == max(times)
+        assert state.expires_at(window, lateness) == max(times) + window + lateness
+        assert SlidingTimestamps.json_expires_at(state.to_json(), window, lateness) == state.expires_at(window, lateness)
+
+
+@pytest.mark.parametrize(
+    ("times", "window", "expected"),
+    [
+        ([0.0, 5.0, 10.0], 10.0, [0, 1, 2]),  # exactly ts - W counts
+        ([0.0, 10.25], 10.0, [0, 0]),  # just outside
+        ([3.0, 3.0, 3.0], 10.0, [0, 1, 2]),  # equal timestamps count
+        ([5.0, 1.0, 3.0], 10.0, [0, 0, 1]),  # later event time processed earlier is not counted
+        ([0.0, 1.0, 2.0, 3.0], 0.0, [0, 0, 0, 0]),
+    ],
+)
+def test_examples(times: list[float], window: float, expected: list[int]) -> None:
+    assert run(times, window, 60.0) == expected
+
+
+def test_too_late_event_is_judged_not_stored() -> None:
+    state = SlidingTimestamps()
+    state.aggregate(100.0, 10.0, 5.0)
+    assert state.aggregate(50.0, 10.0, 5.0) == 0
+    assert state.times == [100.0]
+    assert state.result(100.0, 10.0) == 1
+
+
+def test_from_json_of_nothing() -> None:
+    assert SlidingTimestamps.from_json(None).times == []
+    assert SlidingTimestamps().expires_at(10, 60) == float("-inf")
+    assert SlidingTimestamps.json_expires_at(None, 10, 60) == float("-inf")
+
+
+# -- per-session, per-url windows --------------------------------------------------------
+
+urls = st.sampled_from(["https://a.example/x", "https://a.example/y", "u3"])
+
+
+def reference_url_counts(events: list[tuple[str, float]], window: float) -> list[int]:
+    return [
+        sum(1 for u, t in events[:i] if u == url and ts - window <= t <= ts)
+        for i, (url, ts) in enumerate(events)
+    ]
+
+
+def run_session(
+    events: list[tuple[str, float]], window: float, lateness: float, persist_at: set[int] = frozenset()
+) -> list[int]:
+    state = SessionUrlWindows.initialize()
+    out = []
+    for i, (url, ts) in enumerate(events):
+        if i in persist_at:
+            state = SessionUrlWindows.from_json(orjson.loads(orjson.dumps(state.to_json())))
+        out.append(state.aggregate(url, ts, window, lateness))
+    return out
+
+
+@FAST
+@given(st.data(), windows, latenesses)
+def test_session_urls_exact_within_lateness(data: st.DataObject, window: float, lateness: float) -> None:
+    times = data.draw(in_lateness_sequences(lateness))
+    events = [(data.draw(urls), ts) for ts in times]
+    assert run_session(events, window, lateness) == reference_url_counts(events, window)
+
+
+@FAST
+@given(st.data(), any_sequences(), windows, latenesses)
+def test_session_urls_any_disorder(data: st.DataObject, times: list[float], window: float, lateness: float) -> None:
+    events = [(data.draw(urls), ts) for ts in times]
+    got = run_session(events, window, lateness)
+    want = reference_url_counts(events, window)
+    for g, w, exact in zip(got, want, within_lateness(times, lateness)):
+        assert g == w if exact else g <= w
+    persist_at = set(data.draw(st.lists(st.integers(0, max(len(events) - 1, 0)), max_size=5)))
+    assert run_session(events, window, lateness, persist_at) == got
+    assert run_session(events, window, lateness, set(range(len(events)))) == got
+
+
+@FAST
+@given(st.data(), any_sequences(), windows, latenesses)
+def test_session_state_is_bounded(data: st.DataObject, times: list[float], window: float, lateness: float) -> None:
+    state = SessionUrlWindows()
+    for i, ts in enumerate(times):
+        state.aggregate(data.draw(urls), ts, window, lateness)
+        assert state.max_ts == max(times[: i + 1])
+        for held in state.urls.values():
+            assert held and held == sorted(held)
+            assert all(t >= state.max_ts - window - lateness for t in held)
+    if times:
+        assert state.max_ts == max(times)
+        assert state.expires_at(window, lateness) == max(times) + window + lateness
+        assert SessionUrlWindows.json_expires_at(state.to_json(), window, lateness) == state.expires_at(window, lateness)
+
+
+def test_session_examples() -> None:
+    state = SessionUrlWindows()
+    assert [state.aggregate("u", t, 10, 60) for t in (0.0, 1.0, 10.0, 10.5)] == [0, 1, 2, 2]
+    assert state.aggregate("other", 10.5, 10, 60) == 0
+    assert state.result("u", 10.5, 10) == 3
+    assert SessionUrlWindows.from_json(None).to_json() == {"max": None, "urls": {}}
+    assert SessionUrlWindows.json_expires_at(None, 10, 60) == float("-inf")
