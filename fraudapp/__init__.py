@@ -9,12 +9,15 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["app", "__version__"]
+__all__ = ["__version__", "app"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "app":
         from fraudapp.app import app
 
+        # Importing the submodule fraudapp.app bound the *module* to this name; the
+        # Faust CLI (`-A fraudapp`) wants the App instance there.
+        globals()["app"] = app
         return app
     raise AttributeError(name)

@@ -24,6 +24,7 @@ from fraudapp.deadletters import dead_letter
 from fraudapp.models import Features
 from fraudapp.pipeline import InFlight, session_key
 from fraudapp.rules.engine import judge
+from fraudapp.rules.score import load_datacenter_ranges
 from fraudapp.state.expiry import PartitionSweeper
 from fraudapp.state.sliding import DedupEntry, SessionUrlWindows, SlidingTimestamps
 from fraudapp.topics import declare
@@ -35,6 +36,8 @@ SOURCE_HEADER = "fraudapp-source"
 # A click stamped far in the future must not advance stream time and expire everyone's
 # state: watermarks never run further than this ahead of the wall clock.
 MAX_FUTURE_SKEW = 300.0
+
+datacenter = load_datacenter_ranges(s.datacenter_ranges_path) if s.datacenter_ranges_path else None
 
 alert_policy = alert_rule.AlertPolicy(
     window_seconds=s.alert_window_seconds,
@@ -55,8 +58,7 @@ class Watermarks:
         now = time.time()
         ts = min(ts, now + MAX_FUTURE_SKEW)
         current = self._max.get(partition, ts)
-        if ts > current:
-            current = ts
+        current = max(current, ts)
         self._max[partition] = current
         self._last_event_wall[partition] = now
         return current
@@ -167,7 +169,7 @@ async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
             device_entry=index.match_device(click.device_id, now),
             ip_near_blacklisted=index.near_ip(click.ip, now),
         )
-        verdict = judge(click, features, s, now)
+        verdict = judge(click, features, s, now, datacenter=datacenter)
         body = verdict.to_dict()
         body["source"] = inflight.source
         await topics.verdicts.send(key=click.device_id.encode(), value=orjson.dumps(body))

@@ -59,4 +59,4 @@ logging.getLogger().setLevel(settings.log_level)
 app = create_app(settings)
 
 # Registration: these modules declare topics, tables, agents and views on `app`.
-from fraudapp import agents, views  # noqa: E402,F401
+from fraudapp import agents, views  # noqa: F401

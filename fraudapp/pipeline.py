@@ -30,7 +30,7 @@ class InFlight:
         )
 
     @classmethod
-    def decode(cls, raw: bytes) -> "InFlight":
+    def decode(cls, raw: bytes) -> InFlight:
         d = orjson.loads(raw)
         topic, partition, offset = d["s"]
         return cls(

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 PREFIX = "FRAUDAPP_"
 DEFAULT_TABLEDIR = Path(__file__).resolve().parent.parent / "tables"
@@ -62,6 +63,7 @@ class Settings:
     lateness_seconds: float = _doc("how late (behind the newest event of its key) an event may be and still be counted exactly", default=60.0)
     score_clean_above: float = _doc("soft score above this is clean", default=70.0)
     score_suspicious_above: float = _doc("soft score above this (and not clean) is suspicious", default=40.0)
+    datacenter_ranges_file: str = _doc("CIDR list (one per line) of hosting/datacenter ranges for the IP score layer; default `<repo>/tables/datacenter_ranges.txt`; `none` disables", default="")
     max_click_bytes: int = _doc("largest accepted click, bytes", default=65536)
     # Alerts (contract §5)
     alert_window_seconds: float = _doc("tumbling alert window, seconds", default=60.0)
@@ -77,7 +79,7 @@ class Settings:
     web_tables_enabled: bool = _doc("expose Faust's own /table/... pages", default=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -88,12 +90,21 @@ class Settings:
         values.update(overrides)
         return cls(**values)
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @property
     def data_dir(self) -> str:
         return self.datadir or f"/tmp/fraudapp-{self.app_id}-{self.web_port}"
+
+    @property
+    def datacenter_ranges_path(self) -> Path | None:
+        if self.datacenter_ranges_file.lower() == "none":
+            return None
+        if self.datacenter_ranges_file:
+            return Path(self.datacenter_ranges_file)
+        bundled = DEFAULT_TABLEDIR / "datacenter_ranges.txt"
+        return bundled if bundled.exists() else None
 
     @property
     def table_dir(self) -> str:

@@ -7,8 +7,10 @@ restored windows never expire (faust-streaming #385, #193).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Iterable
+from typing import Any
 
 import faust
 import orjson
@@ -17,7 +19,7 @@ from fraudapp.app import app, settings
 from fraudapp.models import BlacklistEntry
 from fraudapp.state.blacklist_index import BlacklistIndex
 
-JSON = {"key_serializer": "json", "value_serializer": "json"}
+JSON = {"schema": faust.Schema(key_serializer="json", value_serializer="json")}
 
 
 def _table(name: str, help: str, **kw: Any) -> faust.Table:
@@ -76,23 +78,29 @@ class BlacklistTable(faust.GlobalTable):
 
     def rebuild_index(self) -> None:
         index = BlacklistIndex()
-        for _, value in self.items():
-            index.add(BlacklistEntry(**value))
+        for value in self.values():
+            with contextlib.suppress(ValueError, TypeError):  # entries are validated before they are written
+                index.add(BlacklistEntry(**value))
         self.index = index
 
     def index_apply(self, key: str, value: dict[str, Any] | None) -> None:
-        if value is None:
-            kind, _, entry_value = key.partition(":")
-            self.index.remove(kind, entry_value)
-        else:
-            self.index.add(BlacklistEntry(**value))
+        with contextlib.suppress(ValueError, TypeError):  # entries are validated before they are written
+            if value is None:
+                kind, _, entry_value = key.partition(":")
+                self.index.remove(kind, entry_value)
+            else:
+                self.index.add(BlacklistEntry(**value))
 
 
 blacklist: BlacklistTable = app.tables.add(
     BlacklistTable(
-        "blacklist",
-        app=app,
+        app,
+        name="blacklist",
+        beacon=app.tables.beacon,
         partitions=1,
+        # as app.GlobalTable does: apply standby changes as they come
+        standby_buffer_size=1,
+        is_global=True,
         # faust-streaming's advice for a GlobalTable read by several workers: without these
         # a worker can loop in recovery.
         recovery_buffer_size=1,

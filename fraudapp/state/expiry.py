@@ -11,7 +11,8 @@ that event and belongs to the same transaction.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import faust
 import orjson
@@ -93,4 +94,4 @@ class PartitionSweeper:
 
 def size_of(table: faust.Table) -> int:
     """Keys held locally (all assigned partitions)."""
-    return sum(1 for _ in table.keys())
+    return sum(1 for _ in table)
