@@ -1,14 +1,345 @@
-"""HTTP routes of contract §7 on Faust's web server."""
+"""HTTP routes of contract §7 on Faust's web server.
+
+  GET  /health                 200 when up and has partitions
+  GET  /stats                  verdict / fraud-type counts since start and in the last window
+  GET  /devices/{device_id}    the device's window counts, answered by the worker that owns it
+  GET  /blacklist              entries, paged (?limit=&offset=&kind=)
+  GET  /blacklist/{value}      one entry or 404 (?kind= when the value is ambiguous)
+  POST /blacklist              admin: publish add updates (202)
+  DELETE /blacklist/{value}    admin: publish a remove update (202)
+  POST /clicks                 ingest: validate and publish clicks (202 / 400)
+  GET  /metrics                Prometheus text format
+  GET  /dashboard              the live page; /dashboard/events is its Server-Sent Events feed
+
+The write routes publish through their own producer and the counts come from a tap on the
+output topics (web/kafka.py), so every worker serves the same picture.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web as aioweb
+from aiokafka.errors import KafkaError
+from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 
-from fraudapp.app import app
+from fraudapp import metrics, tables
+from fraudapp.agents import topics
+from fraudapp.app import app, settings
+from fraudapp.state.blacklist_index import KINDS, entry_key
+from fraudapp.stats import VerdictStats
+from fraudapp.web.auth import check_bearer
+from fraudapp.web.body import BodyError, body_limit_middleware, json_body
+from fraudapp.web.kafka import Publisher, TopicTap
+from fraudapp.web.requests import infer_kind, parse_blacklist_entries, parse_clicks, removal
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SSE_INTERVAL_SECONDS = 1.0
+MAX_PAGE = 1000
+
+# -- live state of this worker's web side ---------------------------------------------------
+# "The last window" of /stats is the alert window (ALERT_WINDOW_SECONDS, 60 s by default).
+stats = VerdictStats(window_seconds=settings.alert_window_seconds)
 
 
+class Live:
+    """The web services' instances, once Faust has started them (None before)."""
+
+    publisher: Publisher | None = None
+    tap: TopicTap | None = None
+    closing: asyncio.Event | None = None
+
+
+live = Live()
+
+
+def _on_tap_record(topic: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        return
+    if topic == settings.topic_verdicts:
+        stats.add_verdict(value)
+        metrics.tap_records.labels("verdicts").inc()
+    else:
+        stats.add_alert(value)
+        metrics.tap_records.labels("alerts").inc()
+
+
+@app.service
+class WebPublisher(Publisher):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        live.publisher = self
+
+
+@app.service
+class WebTap(TopicTap):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(settings, [settings.topic_verdicts, settings.topic_alerts], _on_tap_record, **kwargs)
+        live.tap = self
+
+
+@app.timer(interval=5.0)
+async def refresh_state_gauges() -> None:
+    """Levels (blacklist size, keys in window state) for /metrics; events count themselves."""
+    windowed = (tables.device_clicks_per_minute, tables.device_clicks_10s_hopping)
+    state = [*tables.STATE_TABLES, *(getattr(t, "table", t) for t in windowed)]
+    metrics.update_state_gauges(len(tables.blacklist.index), state)
+
+
+# Faust's sensors and ours on one registry; a fixed prefix (not the app id) keeps the
+# series names stable across deployments.
+setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.REGISTRY, name_prefix="faust")
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _error(view: View, status: int, reason: str, **extra: Any) -> Response:
+    return view.json({"error": reason, **extra}, status=status)
+
+
+def _denied(view: View, request: Request, token: str, setting: str, route: str) -> Response | None:
+    denial = check_bearer(request.headers.get("Authorization"), token, setting)
+    if denial is None:
+        return None
+    metrics.http_rejected.labels(route, f"auth_{denial.status}").inc()
+    return _error(view, denial.status, denial.reason)
+
+
+async def _publish(view: View, topic: str, records: list[tuple[bytes, bytes]], route: str) -> Response | None:
+    """None once every record is acknowledged by Kafka; a 503 answer otherwise."""
+    publisher = live.publisher
+    if publisher is None or publisher.producer is None:
+        return _error(view, 503, "worker is starting: publisher not ready, retry shortly")
+    try:
+        await publisher.send_many(topic, records)
+    except (KafkaError, OSError) as exc:  # the client may retry
+        metrics.http_rejected.labels(route, "kafka").inc()
+        return _error(view, 503, f"could not publish to Kafka: {type(exc).__name__}")
+    metrics.http_published.labels(route).inc(len(records))
+    return None
+
+
+def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BodyError(400, f"'{name}' must be an integer") from None
+    if not low <= value <= high:
+        raise BodyError(400, f"'{name}' must be between {low} and {high}")
+    return value
+
+
+def _entry_view(key: str, value: dict[str, Any], now: float) -> dict[str, Any]:
+    expires_at = value.get("expires_at")
+    return {**value, "key": key, "active": expires_at is None or now < expires_at}
+
+
+def _lookup_key(request: Request, value: str) -> str:
+    kind = request.query.get("kind") or infer_kind(value)
+    if kind not in KINDS:
+        raise BodyError(400, f"'kind' must be one of {', '.join(KINDS)}")
+    try:
+        return entry_key(kind, value)
+    except ValueError as exc:
+        raise BodyError(400, str(exc)[:200]) from None
+
+
+# -- routes -------------------------------------------------------------------------------
 @app.page("/health")
 class Health(View):
     async def get(self, request: Request) -> Response:
         ready = app.rebalancing is False and bool(app.assignor.assigned_actives())
         return self.json({"status": "ok" if ready else "starting"}, status=200 if ready else 503)
+
+
+@app.page("/stats")
+class Stats(View):
+    async def get(self, request: Request) -> Response:
+        body = stats.summary()
+        tap = live.tap
+        body["tap"] = {"ready": bool(tap and tap.assigned), "partitions": len(tap.assigned) if tap else 0}
+        return self.json(body)
+
+
+@app.page("/devices/{device_id}")
+class Device(View):
+    # Not `table_route`: the tables' keys are JSON-serialized ('"d1"'), so Faust's router
+    # would hash the quoted key and pick the wrong worker. The device's partition is that
+    # of its raw id on the co-partitioned clicks-by-device topic, whose owner also owns
+    # the device's partition of every device table.
+    @app.topic_route(topic=topics.clicks_rekeyed, match_info="device_id")
+    async def get(self, request: Request, device_id: str) -> Response:
+        times = [float(t) for t in (tables.device_clicks.get(device_id) or ())]
+        window = settings.click_spam_window_seconds
+        latest = max(times) if times else None
+        in_window = sum(1 for t in times if latest is not None and t >= latest - window)
+        return self.json(
+            {
+                "device_id": device_id,
+                "served_by": str(app.conf.canonical_url),
+                # Exact event times the click_spam rule counts (pruned to window + lateness).
+                "recent_click_times": times,
+                "click_spam_window": {"seconds": window, "latest_ts": latest, "clicks": in_window},
+                # Faust windowed tables by Kafka message time; `.now()` = the oldest window
+                # that holds the wall-clock now (`.current()` needs a stream event).
+                "clicks_per_minute": {
+                    "window_seconds": 60,
+                    "clicks": tables.device_clicks_per_minute[device_id].now(),
+                },
+                "clicks_10s_hopping": {
+                    "window_seconds": 10,
+                    "step_seconds": 5,
+                    "clicks": tables.device_clicks_10s_hopping[device_id].now(),
+                },
+            }
+        )
+
+
+@app.page("/blacklist")
+class Blacklist(View):
+    async def get(self, request: Request) -> Response:
+        try:
+            limit = _int_arg(request, "limit", 100, 1, MAX_PAGE)
+            offset = _int_arg(request, "offset", 0, 0, 1 << 62)
+        except BodyError as exc:
+            return _error(self, exc.status, exc.reason)
+        kind = request.query.get("kind")
+        now = time.time()
+        items = sorted(
+            (key, value)
+            for key, value in tables.blacklist.items()
+            if value is not None and (kind is None or key.startswith(kind + ":"))
+        )
+        page = [_entry_view(key, value, now) for key, value in items[offset : offset + limit]]
+        return self.json({"total": len(items), "limit": limit, "offset": offset, "entries": page})
+
+    async def post(self, request: Request) -> Response:
+        denied = _denied(self, request, settings.admin_token, "FRAUDAPP_ADMIN_TOKEN", "blacklist")
+        if denied is not None:
+            return denied
+        try:
+            body = json_body(request)
+        except BodyError as exc:
+            return _error(self, exc.status, exc.reason)
+        parsed = parse_blacklist_entries(body, time.time())
+        if parsed.errors:
+            metrics.http_rejected.labels("blacklist", "invalid").inc()
+            return _error(self, 400, "invalid blacklist entries: nothing published", errors=parsed.errors)
+        failed = await _publish(self, settings.topic_blacklist, parsed.records, "blacklist")
+        if failed is not None:
+            return failed
+        return self.json({"published": len(parsed.items), "entries": parsed.items}, status=202)
+
+
+@app.page("/blacklist/{value:.+}")
+class BlacklistItem(View):
+    async def get(self, request: Request, value: str) -> Response:
+        try:
+            key = _lookup_key(request, value)
+        except BodyError as exc:
+            return _error(self, exc.status, exc.reason)
+        entry = tables.blacklist.get(key)
+        if entry is None:
+            return _error(self, 404, f"{key} is not blacklisted")
+        return self.json(_entry_view(key, entry, time.time()))
+
+    async def delete(self, request: Request, value: str) -> Response:
+        denied = _denied(self, request, settings.admin_token, "FRAUDAPP_ADMIN_TOKEN", "blacklist")
+        if denied is not None:
+            return denied
+        kind = request.query.get("kind")
+        if kind is not None and kind not in KINDS:
+            return _error(self, 400, f"'kind' must be one of {', '.join(KINDS)}")
+        update = removal(value, kind)
+        if not isinstance(update, tuple):
+            return _error(self, 400, update.detail)
+        key, kafka_key, message = update
+        failed = await _publish(self, settings.topic_blacklist, [(kafka_key, message)], "blacklist")
+        if failed is not None:
+            return failed
+        present = tables.blacklist.get(key) is not None
+        return self.json({"published": 1, "key": key, "was_present": present, **orjson.loads(message)}, status=202)
+
+
+@app.page("/clicks")
+class Clicks(View):
+    async def post(self, request: Request) -> Response:
+        denied = _denied(self, request, settings.ingest_token, "FRAUDAPP_INGEST_TOKEN", "clicks")
+        if denied is not None:
+            return denied
+        try:
+            body = json_body(request)
+        except BodyError as exc:
+            return _error(self, exc.status, exc.reason)
+        if isinstance(body, list) and not body:
+            return _error(self, 400, "empty array: no clicks to publish")
+        parsed = parse_clicks(body, settings.max_click_bytes)
+        if parsed.errors:
+            metrics.http_rejected.labels("clicks", "invalid").inc(len(parsed.errors))
+        if not parsed.records:
+            return _error(self, 400, "no valid click: nothing published", rejected=parsed.errors)
+        failed = await _publish(self, settings.topic_clicks, parsed.records, "clicks")
+        if failed is not None:
+            return failed
+        return self.json({"accepted": len(parsed.records), "clicks": parsed.items, "rejected": parsed.errors}, status=202)
+
+
+@app.page("/dashboard")
+class Dashboard(View):
+    async def get(self, request: Request) -> Response:
+        return self.html((STATIC_DIR / "dashboard.html").read_text())
+
+
+async def dashboard_events(request: aioweb.Request) -> aioweb.StreamResponse:
+    """Server-Sent Events: one snapshot of the stats a second, until either side closes."""
+    response = aioweb.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    closing = live.closing
+    try:
+        while closing is None or not closing.is_set():
+            snapshot = stats.snapshot()
+            tap = live.tap
+            snapshot["tap_ready"] = bool(tap and tap.assigned)
+            snapshot["served_by"] = str(app.conf.canonical_url)
+            await response.write(b"data: " + orjson.dumps(snapshot) + b"\n\n")
+            if closing is None:
+                await asyncio.sleep(SSE_INTERVAL_SECONDS)
+            else:
+                try:
+                    await asyncio.wait_for(closing.wait(), SSE_INTERVAL_SECONDS)
+                except TimeoutError:
+                    pass
+    except (ConnectionResetError, ConnectionError):
+        pass  # the browser went away
+    return response
+
+
+async def _end_streams(_: aioweb.Application) -> None:
+    # Open dashboards would otherwise hold the worker's shutdown for aiohttp's grace period.
+    if live.closing is not None:
+        live.closing.set()
+
+
+_previous_webserver_init = app.on_webserver_init
+
+
+def _on_webserver_init(web: Any) -> None:
+    """Raw aiohttp additions: body limit on every route, the SSE feed, static files."""
+    _previous_webserver_init(web)
+    live.closing = asyncio.Event()
+    web.web_app.middlewares.append(body_limit_middleware(settings.max_body_bytes))
+    web.web_app.on_shutdown.append(_end_streams)
+    web.web_app.router.add_get("/dashboard/events", dashboard_events)
+    web.web_app.router.add_static("/static/", STATIC_DIR)
+
+
+app.on_webserver_init = _on_webserver_init  # type: ignore[method-assign]

@@ -1,0 +1,159 @@
+"""Plain aiokafka clients of the web side, outside Faust's consumer group and transactions.
+
+* `Publisher`: POST /clicks and /blacklist publish through their own idempotent producer.
+  Faust's producer under exactly_once sends through the transactional producer of the
+  *target* partition (TransactionManager.send), which a worker that does not own that
+  partition does not have, and would tie an HTTP answer to the next stream commit.
+* `TopicTap`: every worker reads *all* partitions of the verdicts and alerts topics with
+  no consumer group, from the end, read_committed (only verdicts of committed
+  transactions), and feeds them to VerdictStats - so any worker's /stats and dashboard
+  show every worker's verdicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import mode
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from fraudapp.app import broker_credentials
+from fraudapp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def bootstrap_servers(broker: str) -> list[str]:
+    """`kafka://h1:9092;kafka://h2:9092` (Faust's form) -> ["h1:9092", "h2:9092"]."""
+    out = []
+    for part in broker.replace(",", ";").split(";"):
+        part = part.strip()
+        if part:
+            out.append(part.split("://", 1)[-1].rstrip("/"))
+    return out
+
+
+def client_options(s: Settings) -> dict[str, Any]:
+    """aiokafka connection options equivalent to the Faust app's."""
+    opts: dict[str, Any] = {"bootstrap_servers": bootstrap_servers(s.broker)}
+    if s.security_protocol != "PLAINTEXT":
+        opts["security_protocol"] = s.security_protocol
+        creds = broker_credentials(s)
+        context = getattr(creds, "ssl_context", None) or getattr(creds, "context", None)
+        if context is not None:
+            opts["ssl_context"] = context
+    if s.security_protocol.startswith("SASL"):
+        opts.update(
+            sasl_mechanism=s.sasl_mechanism or "PLAIN",
+            sasl_plain_username=s.sasl_username,
+            sasl_plain_password=s.sasl_password,
+        )
+    return opts
+
+
+class Publisher(mode.Service):
+    """An idempotent producer, started with the worker; `send` waits for the broker's ack."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        self.settings = settings
+        self.producer: AIOKafkaProducer | None = None
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        self.producer = AIOKafkaProducer(
+            acks="all", enable_idempotence=True, linger_ms=2, **client_options(self.settings)
+        )
+        await self.producer.start()
+
+    async def on_stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
+
+    async def send_many(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+        """Publish all records; returns once every one is acknowledged (raises otherwise)."""
+        if self.producer is None:
+            raise RuntimeError("publisher not started")
+        futures = [await self.producer.send(topic, key=key, value=value) for key, value in records]
+        await asyncio.gather(*futures)
+
+
+Sink = Callable[[str, Any], None]
+
+
+class TopicTap(mode.Service):
+    """Reads topics from their end with no group and hands each decoded JSON value to `sink`.
+
+    `sink(topic, value)` is called in the event loop, one record at a time; records that
+    are not JSON are skipped (the dashboard is no place for dead letters).
+    """
+
+    def __init__(self, settings: Settings, topics: list[str], sink: Sink, **kwargs: Any) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.sink = sink
+        self.consumer: AIOKafkaConsumer | None = None
+        self.assigned: set[TopicPartition] = set()
+        self.records = 0
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="latest",
+            **client_options(self.settings),
+        )
+        await self.consumer.start()
+
+    async def on_stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
+
+    async def _assign(self) -> bool:
+        """Assign every partition of the topics; False while one of them does not exist yet."""
+        assert self.consumer is not None
+        await self.consumer.topics()  # refreshes metadata: a topic may have just been created
+        wanted: set[TopicPartition] = set()
+        for topic in self.topics:
+            partitions = self.consumer.partitions_for_topic(topic)
+            if not partitions:
+                return False
+            wanted.update(TopicPartition(topic, p) for p in partitions)
+        self.consumer.assign(sorted(wanted))
+        # From the end: the tap reports what happens from now on, not history.
+        await self.consumer.seek_to_end(*wanted)
+        self.assigned = wanted
+        return True
+
+    @mode.Service.task
+    async def _run(self) -> None:
+        while not self.should_stop:
+            try:
+                if not self.assigned and not await self._assign():
+                    await self.sleep(0.5)
+                    continue
+                assert self.consumer is not None
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=2000)
+            except asyncio.CancelledError:
+                raise
+            except (KafkaError, OSError) as exc:  # a broker hiccup must not kill the web side
+                log.warning("tap: %s: %s", type(exc).__name__, exc)
+                await self.sleep(1.0)
+                continue
+            for tp, records in batch.items():
+                for record in records:
+                    self.records += 1
+                    try:
+                        value = orjson.loads(record.value) if record.value else None
+                    except orjson.JSONDecodeError:
+                        continue
+                    if value is not None:
+                        self.sink(tp.topic, value)
