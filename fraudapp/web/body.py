@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-BODY_KEY = "fraudapp.body"
+BODY_KEY = web.RequestKey("fraudapp_body", bytes)
 METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
