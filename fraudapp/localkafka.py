@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 import contextlib
 import errno
 import fcntl
@@ -34,6 +33,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -67,7 +67,7 @@ DEFAULT_HEAP = "512m"
 READY_TOPIC = "__fraudapp_ready"
 CLUSTER_FILE = "cluster.json"
 # Bumped when the marker's meaning changes, so stale caches get re-resolved.
-_MARKER_FORMAT = 1
+_MARKER_FORMAT = 2
 
 
 class KafkaError(RuntimeError):
@@ -115,8 +115,11 @@ def _dependencies(version: str) -> list[tuple[str, str, str]]:
     """Maven coordinates of the broker plus an SLF4J binding (without one it logs nothing)."""
     deps = [("org.apache.kafka", f"kafka_{SCALA_VERSION}", version)]
     if _major(version) >= 4:
-        # Kafka 4 moved to log4j2 and SLF4J 2.
+        # Kafka 4 logs through log4j2. 4.0 still uses the SLF4J 1.7 API (needs the 1.x
+        # binding), later releases may move to SLF4J 2 (needs the 2.x provider). Both are
+        # fetched; _prune_slf4j_bindings keeps the one matching the resolved slf4j-api.
         deps += [
+            ("org.apache.logging.log4j", "log4j-slf4j-impl", "2.24.3"),
             ("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3"),
             ("org.apache.logging.log4j", "log4j-core", "2.24.3"),
         ]
@@ -127,8 +130,7 @@ def _dependencies(version: str) -> list[tuple[str, str, str]]:
 
 def _pom(version: str) -> str:
     deps = "\n".join(
-        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
-        f"<version>{v}</version></dependency>"
+        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
         for g, a, v in _dependencies(version)
     )
     return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -162,6 +164,9 @@ def _marker_ok(cache: Path, version: str) -> bool:
     except (OSError, ValueError):
         return False
     if marker.get("format") != _MARKER_FORMAT or marker.get("version") != version:
+        return False
+    # Changing the dependency list (e.g. the logging binding) must trigger a new resolve.
+    if marker.get("deps") != [":".join(d) for d in _dependencies(version)]:
         return False
     jars = marker.get("jars") or []
     # A half-deleted lib dir must not pass for a complete one.
@@ -201,13 +206,9 @@ def ensure_jars(version: str | None = None, cache: Path | None = None) -> Path:
         ]  # fmt: skip
         log.info("resolving Kafka %s jars with Maven into %s", version, cache)
         try:
-            proc = subprocess.run(
-                cmd, check=False, capture_output=True, text=True, timeout=900
-            )
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
         except subprocess.TimeoutExpired as exc:
-            raise KafkaError(
-                f"mvn did not finish resolving Kafka {version} in 900 s"
-            ) from exc
+            raise KafkaError(f"mvn did not finish resolving Kafka {version} in 900 s") from exc
         main_jar = tmp / f"kafka_{SCALA_VERSION}-{version}.jar"
         # Kept for post-mortems: the CLI only shows the first line of an error.
         (cache / "mvn.log").write_text(proc.stdout + proc.stderr)
@@ -217,6 +218,7 @@ def ensure_jars(version: str | None = None, cache: Path | None = None) -> Path:
                 f"mvn failed to resolve org.apache.kafka:kafka_{SCALA_VERSION}:{version} "
                 f"(exit {proc.returncode}, see {cache / 'mvn.log'})\n" + "\n".join(out)
             )
+        _prune_slf4j_bindings(tmp)
         lib = cache / "lib"
         shutil.rmtree(lib, ignore_errors=True)
         tmp.rename(lib)
@@ -224,11 +226,26 @@ def ensure_jars(version: str | None = None, cache: Path | None = None) -> Path:
         marker = {
             "format": _MARKER_FORMAT,
             "version": version,
+            "deps": [":".join(d) for d in _dependencies(version)],
             "jars": jars,
             "at": time.time(),
         }
         (cache / ".complete").write_text(json.dumps(marker, indent=1))
         return lib
+
+
+def _prune_slf4j_bindings(lib: Path) -> None:
+    """Keep only the log4j2 SLF4J binding that fits the slf4j-api Kafka brought along.
+
+    The two bindings share class names, so with both on the classpath the JVM loads
+    whichever comes first and may crash (NoClassDefFoundError) on the wrong API.
+    """
+    apis = [p.name for p in lib.glob("slf4j-api-*.jar")]
+    if not apis:
+        return
+    wrong = "log4j-slf4j-impl-" if apis[0].startswith("slf4j-api-2.") else "log4j-slf4j2-impl-"
+    for jar in lib.glob(f"{wrong}*.jar"):
+        jar.unlink()
 
 
 def _java() -> str:
@@ -237,9 +254,7 @@ def _java() -> str:
         return str(Path(java_home) / "bin" / "java")
     java = shutil.which("java")
     if java is None:
-        raise KafkaError(
-            "java not found on PATH (and JAVA_HOME unset): Kafka needs Java 11+"
-        )
+        raise KafkaError("java not found on PATH (and JAVA_HOME unset): Kafka needs Java 11+")
     return java
 
 
@@ -309,9 +324,7 @@ def _kafka_processes() -> dict[int, list[str]]:
     if proc.exists():
         pids = [int(p.name) for p in proc.iterdir() if p.name.isdigit()]
     else:
-        out = subprocess.run(
-            ["ps", "-axo", "pid="], check=False, capture_output=True, text=True
-        ).stdout
+        out = subprocess.run(["ps", "-axo", "pid="], check=False, capture_output=True, text=True).stdout
         pids = [int(x) for x in out.split()]
     for pid in pids:
         args = _cmdline(pid)
@@ -363,9 +376,7 @@ def _terminate(pids: Sequence[int], timeout: float) -> None:
             os.kill(pid, signal.SIGTERM)
     survivors = _wait_dead(pids, timeout)
     for pid in survivors:
-        log.warning(
-            "broker pid %d ignored SIGTERM for %.0f s, killing it", pid, timeout
-        )
+        log.warning("broker pid %d ignored SIGTERM for %.0f s, killing it", pid, timeout)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     if _wait_dead(survivors, 10):
@@ -514,9 +525,7 @@ class Cluster:
             _run_async(_probe(self.bootstrap, expected, deadline, died))
         except _ProbeError as exc:
             node = exc.node or nodes[0]
-            raise KafkaError(
-                f"{exc} (node {node.node_id}, log {node.log_file})\n" + node.log_tail()
-            ) from None
+            raise KafkaError(f"{exc} (node {node.node_id}, log {node.log_file})\n" + node.log_tail()) from None
 
     def start_node(self, i: int, timeout: float = 90) -> None:
         """(Re)start node ``i`` on its existing data, e.g. after kill_node in a failover test."""
@@ -545,10 +554,7 @@ class Cluster:
         os.kill(pid, sig)
         if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
             if _wait_dead([pid], timeout):
-                raise KafkaError(
-                    f"node {node.node_id} (pid {pid}) still alive {timeout} s "
-                    f"after signal {sig}"
-                )
+                raise KafkaError(f"node {node.node_id} (pid {pid}) still alive {timeout} s after signal {sig}")
             node.pid_file.unlink(missing_ok=True)
 
     def _kill_nodes(self, nodes: Sequence[Node]) -> None:
@@ -564,11 +570,7 @@ class Cluster:
         pids = self.pids
         # Also catch brokers whose pid file went missing: anything running on our configs.
         configs = {str(n.config) for n in self.nodes}
-        pids += [
-            p
-            for p, args in _kafka_processes().items()
-            if p not in pids and configs.intersection(args)
-        ]
+        pids += [p for p, args in _kafka_processes().items() if p not in pids and configs.intersection(args)]
         _terminate(pids, timeout)
         for n in self.nodes:
             n.pid_file.unlink(missing_ok=True)
@@ -613,9 +615,7 @@ def _log_config_flags(version: str, node: Node) -> list[str]:
 
 
 def _server_properties(node: Node, cluster: Cluster) -> str:
-    voters = ",".join(
-        f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in cluster.nodes
-    )
+    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in cluster.nodes)
     rf = cluster.replication
     # With 3 replicas, acks=all must survive one broker down: min ISR 2.
     min_isr = 1 if rf == 1 else 2
@@ -643,14 +643,17 @@ def _server_properties(node: Node, cluster: Cluster) -> str:
 
 
 def _new_cluster_id() -> str:
-    # What `kafka-storage random-uuid` prints, without paying for a JVM start.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # What `kafka-storage random-uuid` prints, without paying for a JVM start. Like Kafka's
+    # Uuid.randomUuid, skip ids starting with "-": StorageTool's argument parser would take
+    # `-t -abc...` for an option (1 start in 64 would fail otherwise).
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _looks_like_ours(path: Path) -> bool:
-    return (path / CLUSTER_FILE).exists() or all(
-        p.name.startswith("node-") for p in path.iterdir()
-    )
+    return (path / CLUSTER_FILE).exists() or all(p.name.startswith("node-") for p in path.iterdir())
 
 
 # --------------------------------------------------------------------------- readiness
@@ -663,10 +666,28 @@ class _ProbeError(Exception):
 
 
 def _run_async(coro: Coroutine[object, object, None]) -> None:
-    # A thread of its own: start() is also called from inside running event loops
-    # (async tests, the Faust demo), where asyncio.run would refuse.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coro).result()
+    """Run ``coro`` to completion on a fresh event loop in a daemon thread.
+
+    A thread of its own because start() is also called from inside running event loops
+    (async tests, the Faust demo), where asyncio.run would refuse. Daemon and joined in
+    short slices so that Ctrl-C reaches the caller at once (which then kills the brokers,
+    making the probe fail fast) instead of waiting out the readiness timeout.
+    """
+    outcome: list[BaseException | None] = []
+
+    def runner() -> None:
+        try:
+            asyncio.run(coro)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed over to the calling thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=runner, name="fraudapp-kafka-probe", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+    if outcome and outcome[0] is not None:
+        raise outcome[0]
 
 
 @contextlib.contextmanager
@@ -704,9 +725,7 @@ async def _probe(
                 acks="all",
                 request_timeout_ms=int(attempt * 1000),
             )
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap, enable_auto_commit=False
-            )
+            consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
             try:
                 async with asyncio.timeout(attempt):
                     await producer.start()
@@ -800,38 +819,25 @@ def start(
     if keep and (data_dir / CLUSTER_FILE).exists():
         cluster = load(data_dir)
         if cluster.version != version:
-            raise KafkaError(
-                f"{data_dir} holds Kafka {cluster.version} data, not {version}"
-            )
+            raise KafkaError(f"{data_dir} holds Kafka {cluster.version} data, not {version}")
     else:
-        cluster = Cluster(
-            data_dir, [], _new_cluster_id(), version, heap, 3 if nodes >= 3 else 1
-        )
-        cluster.nodes = [
-            Node(i, i + 1, port + i, cport + i, data_dir / f"node-{i + 1}")
-            for i in range(nodes)
-        ]
+        cluster = Cluster(data_dir, [], _new_cluster_id(), version, heap, 3 if nodes >= 3 else 1)
+        cluster.nodes = [Node(i, i + 1, port + i, cport + i, data_dir / f"node-{i + 1}") for i in range(nodes)]
     cluster.heap = heap
 
     if pids := cluster.pids:
-        raise KafkaError(
-            f"Kafka already running from {data_dir} (pids {pids}); stop it first"
-        )
+        raise KafkaError(f"Kafka already running from {data_dir} (pids {pids}); stop it first")
     for n in cluster.nodes:
         for p in (n.port, n.controller_port):
             if _port_in_use(p):
-                raise KafkaError(
-                    f"port {p} is already in use (needed by Kafka node {n.node_id})"
-                )
+                raise KafkaError(f"port {p} is already in use (needed by Kafka node {n.node_id})")
 
     cluster._lib = ensure_jars(version)
 
     if not keep and data_dir.exists():
         # Never rm -rf a directory someone pointed us at by mistake (--data-dir ~).
         if not _looks_like_ours(data_dir):
-            raise KafkaError(
-                f"refusing to wipe {data_dir}: not a fraudapp Kafka data dir"
-            )
+            raise KafkaError(f"refusing to wipe {data_dir}: not a fraudapp Kafka data dir")
         shutil.rmtree(data_dir)
     for n in cluster.nodes:
         n.dir.mkdir(parents=True, exist_ok=True)
@@ -852,9 +858,7 @@ def start(
 
 def _format_storage(cluster: Cluster) -> None:
     java, lib = _java(), cluster._lib_dir()
-    todo = [
-        n for n in cluster.nodes if not (n.dir / "data" / "meta.properties").exists()
-    ]
+    todo = [n for n in cluster.nodes if not (n.dir / "data" / "meta.properties").exists()]
     # One JVM per node; run them side by side since each costs a JVM start.
     procs = [
         (n, subprocess.Popen(
@@ -872,10 +876,7 @@ def _format_storage(cluster: Cluster) -> None:
             out, _ = p.communicate()
         if p.returncode != 0:
             tail = "\n".join(out.decode("utf-8", "replace").splitlines()[-20:])
-            raise KafkaError(
-                f"kafka-storage format failed for node {n.node_id} "
-                f"(exit {p.returncode})\n{tail}"
-            )
+            raise KafkaError(f"kafka-storage format failed for node {n.node_id} (exit {p.returncode})\n{tail}")
 
 
 def _find(target: Path | str | int) -> Cluster | None:
@@ -883,14 +884,14 @@ def _find(target: Path | str | int) -> Cluster | None:
         default = default_data_dir(target)
         if (default / CLUSTER_FILE).exists():
             c = load(default)
-            if any(n.port == target for n in c.nodes):
+            # A stale default dir must not hide a cluster serving this port from elsewhere.
+            if any(n.port == target for n in c.nodes) and c.running():
                 return c
         for st in status():
             if st.port == target:
                 if st.data_dir is None or not (st.data_dir / CLUSTER_FILE).exists():
                     raise KafkaError(
-                        f"the broker on port {target} (pid {st.pid}) was not "
-                        "started by fraudapp; not stopping it"
+                        f"the broker on port {target} (pid {st.pid}) was not started by fraudapp; not stopping it"
                     )
                 return load(st.data_dir)
         return None
@@ -933,8 +934,6 @@ def status() -> list[NodeStatus]:
                 node_id = int(props.get("node.id", ""))
             # Our layout is <data_dir>/node-<id>/server.properties.
             parent = config.parent
-            data_dir = (
-                parent.parent if (parent.parent / CLUSTER_FILE).exists() else parent
-            )
+            data_dir = parent.parent if (parent.parent / CLUSTER_FILE).exists() else parent
         result.append(NodeStatus(pid, port, node_id, data_dir, config))
     return result
