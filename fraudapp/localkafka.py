@@ -428,8 +428,10 @@ class Node:
         return None
 
     def log_tail(self, lines: int = 20) -> str:
-        tail = _tail(self.stdout_file, lines) + _tail(self.log_file, lines)
-        return "\n".join(tail[-lines:])
+        # JVM stdout is usually empty; when it is not (crash, bad classpath) it matters most,
+        # so it gets up to half the budget ahead of the log4j file's last lines.
+        out = _tail(self.stdout_file, lines // 2)
+        return "\n".join(out + _tail(self.log_file, lines - len(out)))
 
 
 @dataclass(frozen=True)
@@ -805,8 +807,9 @@ def start(
 
     Node ``i`` listens on ``port + i`` and runs its controller on ``controller_port + i``
     (default ``port + nodes``, i.e. the next free block after the broker ports).
-    ``keep=True`` restarts on the existing data (the cluster id and layout in
-    ``data_dir`` are reused); otherwise a previous data dir is wiped.
+    ``keep=True`` restarts on the existing data (the cluster id, node count and ports
+    recorded in ``data_dir`` are reused, ``port``/``nodes`` are ignored); otherwise a
+    previous data dir is wiped (only if it looks like one of ours).
     """
     if nodes < 1:
         raise KafkaError("nodes must be >= 1")
