@@ -74,9 +74,7 @@ def command() -> None:
     default=None,
     help="First controller port. Default: port + nodes.",
 )
-@click.option(
-    "--keep", is_flag=True, help="Restart on the existing data instead of wiping it."
-)
+@click.option("--keep", is_flag=True, help="Restart on the existing data instead of wiping it.")
 @click.option(
     "--timeout",
     type=float,
@@ -138,6 +136,4 @@ def status() -> None:
         return
     click.echo(f"{'PORT':<7}{'PID':<9}{'NODE':<6}DATA DIR")
     for n in nodes:
-        click.echo(
-            f"{n.port or '?'!s:<7}{n.pid:<9}{n.node_id or '?'!s:<6}{n.data_dir or '?'}"
-        )
+        click.echo(f"{n.port or '?'!s:<7}{n.pid:<9}{n.node_id or '?'!s:<6}{n.data_dir or '?'}")

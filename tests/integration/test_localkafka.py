@@ -27,9 +27,7 @@ def _wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-async def _round_trip(
-    bootstrap: str, topic: str, n: int = 20, expect: int | None = None
-) -> list[bytes]:
+async def _round_trip(bootstrap: str, topic: str, n: int = 20, expect: int | None = None) -> list[bytes]:
     """Produce n records (acks=all), read ``expect`` (default n) back from the start."""
     expect = n if expect is None else expect
     async with asyncio.timeout(60):
@@ -51,9 +49,7 @@ async def _round_trip(
             got: list[bytes] = []
             while len(got) < expect:
                 batch = await consumer.getmany(timeout_ms=1000)
-                got += [
-                    r.value for records in batch.values() for r in records if r.value
-                ]
+                got += [r.value for records in batch.values() for r in records if r.value]
             return got
         finally:
             await consumer.stop()
@@ -70,9 +66,7 @@ async def test_round_trip(kafka_broker: localkafka.Cluster) -> None:
 def _fraudapp(*args: str) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).parent / "fraudapp"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "fraudapp"]
-    return subprocess.run(
-        [*cmd, "kafka", *args], capture_output=True, text=True, timeout=150, check=False
-    )
+    return subprocess.run([*cmd, "kafka", *args], capture_output=True, text=True, timeout=150, check=False)
 
 
 def _kafka_pids_in(data_dir: Path) -> list[int]:
@@ -80,9 +74,7 @@ def _kafka_pids_in(data_dir: Path) -> list[int]:
 
 
 def test_cli_start_status_stop(tmp_path: Path) -> None:
-    port = localkafka.free_port(
-        2
-    )  # broker port and the default controller port (port+1)
+    port = localkafka.free_port(2)  # broker port and the default controller port (port+1)
     data_dir = tmp_path / "kafka"
     try:
         started = _fraudapp("start", "--port", str(port), "--data-dir", str(data_dir))
@@ -94,16 +86,12 @@ def test_cli_start_status_stop(tmp_path: Path) -> None:
 
         shown = _fraudapp("status")
         assert shown.returncode == 0, shown.stderr
-        line = next(
-            ln for ln in shown.stdout.splitlines() if str(data_dir.resolve()) in ln
-        )
+        line = next(ln for ln in shown.stdout.splitlines() if str(data_dir.resolve()) in ln)
         assert line.split()[:2] == [str(port), str(pids[0])]
 
         again = _fraudapp("start", "--port", str(port), "--data-dir", str(data_dir))
         assert again.returncode == 1
-        assert (
-            again.stderr.startswith("error: ") and len(again.stderr.splitlines()) == 1
-        )
+        assert again.stderr.startswith("error: ") and len(again.stderr.splitlines()) == 1
 
         stopped = _fraudapp("stop", "--port", str(port))
         assert stopped.returncode == 0, stopped.stderr
@@ -123,12 +111,8 @@ def test_port_in_use_names_the_port(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        with pytest.raises(
-            localkafka.KafkaError, match=rf"port {port} is already in use"
-        ):
-            localkafka.start(
-                port, tmp_path / "k", controller_port=localkafka.free_port()
-            )
+        with pytest.raises(localkafka.KafkaError, match=rf"port {port} is already in use"):
+            localkafka.start(port, tmp_path / "k", controller_port=localkafka.free_port())
     assert not (tmp_path / "k").exists()
 
 
@@ -148,9 +132,7 @@ def test_java_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.unit
-def test_mvn_missing_only_matters_without_cached_jars(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_mvn_missing_only_matters_without_cached_jars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRAUDAPP_KAFKA_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
     with pytest.raises(localkafka.KafkaError, match=r"^mvn not found.*Kafka 3\.9\.1"):
@@ -169,9 +151,7 @@ def test_refuses_to_wipe_foreign_dir(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_resolve_jars_into_fresh_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_resolve_jars_into_fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRAUDAPP_KAFKA_CACHE", str(tmp_path))
     lib = localkafka.ensure_jars("3.9.1")
     assert lib == tmp_path / "kafka-3.9.1" / "lib"
@@ -192,9 +172,7 @@ async def test_three_nodes_replication_3(tmp_path: Path) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=cluster.bootstrap)
         await admin.start()
         try:
-            await admin.create_topics(
-                [NewTopic(topic, num_partitions=3, replication_factor=3)]
-            )
+            await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=3)])
             (desc,) = await admin.describe_topics([topic])
             assert all(len(p["replicas"]) == 3 for p in desc["partitions"])
         finally:
