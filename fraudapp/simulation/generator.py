@@ -1,0 +1,187 @@
+"""Labeled traffic from a seed: the inputs in production order, their truth, the blacklist.
+
+Deterministic: the same `SimConfig` gives byte-identical inputs, truth and entries (one
+`random.Random(seed)`, ids from counters, times rounded to milliseconds, orjson output in
+insertion order). `start_ts` and `run` are part of the config: the command line defaults
+them to "now" and to a tag made from seed and start, so that two runs against one detector
+never share click or device ids (the detector remembers click_ids for a day).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from fraudapp.simulation import catalog
+from fraudapp.simulation.populations import HUMAN_POPULATIONS, POPULATIONS, Context, Planned, human_device
+from fraudapp.simulation.truth import Rules, check_lateness, dependencies, reference_labels
+
+DEFAULT_MIX: dict[str, float] = {
+    "humans": 0.62,
+    "late": 0.03,
+    "click_spam": 0.07,
+    "repeaters": 0.05,
+    "blacklisted": 0.05,
+    "crawlers": 0.04,
+    "headless": 0.04,
+    "click_farm": 0.05,
+    "replay": 0.03,
+    "malformed": 0.02,
+}
+
+
+class MixError(ValueError):
+    """A --mix that names an unknown population or has no positive share."""
+
+
+def parse_mix(text: str | None) -> dict[str, float]:
+    """'humans=0.7,click_spam=0.05' -> shares normalised to 1 (missing populations: 0).
+    Empty or None -> DEFAULT_MIX."""
+    if not text:
+        return dict(DEFAULT_MIX)
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep or name not in POPULATIONS:
+            raise MixError(f"bad mix entry {part.strip()!r}: use NAME=SHARE with NAME one of {', '.join(POPULATIONS)}")
+        try:
+            mix[name] = float(value)
+        except ValueError:
+            raise MixError(f"bad share in {part.strip()!r}") from None
+        if mix[name] < 0:
+            raise MixError(f"negative share in {part.strip()!r}")
+    total = sum(mix.values())
+    if total <= 0:
+        raise MixError("the mix has no positive share")
+    return {k: v / total for k, v in mix.items() if v > 0}
+
+
+def allocate(count: int, mix: dict[str, float]) -> dict[str, int]:
+    """Clicks per population, summing exactly to `count` (largest remainder)."""
+    exact = {k: count * v for k, v in mix.items()}
+    counts = {k: int(v) for k, v in exact.items()}
+    for k in sorted(exact, key=lambda k: (counts[k] - exact[k], k))[: count - sum(counts.values())]:
+        counts[k] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    count: int
+    seed: int = 1
+    mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    start_ts: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+    event_rate: float = 1000.0  # clicks per second of event time (the span is count / rate)
+    run: str = ""
+    probes: int = 4
+    rules: Rules = field(default_factory=Rules)
+    max_click_bytes: int = 65536
+
+    @property
+    def run_tag(self) -> str:
+        return self.run or f"{self.seed}x{int(self.start_ts) % 1_000_000:06d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    index: int
+    key: bytes | None
+    value: bytes
+    emit: float  # seconds after the start at which it is sent
+    after: tuple[int, ...]  # inputs whose verdicts must be out first (see truth.py)
+    probe: bool = False
+
+
+@dataclass
+class Traffic:
+    config: SimConfig
+    inputs: list[Input]
+    truth: list[dict[str, Any]]
+    entries: list[dict[str, Any]]  # blacklist updates, published before any input
+
+    def truth_lines(self) -> bytes:
+        return b"".join(orjson.dumps(t) + b"\n" for t in self.truth)
+
+    def input_lines(self) -> bytes:
+        """The inputs as JSON lines (replay's format); a value is one line as produced."""
+        return b"".join(i.value + b"\n" for i in self.inputs)
+
+
+def _probes(ctx: Context, n: int) -> list[Planned]:
+    """Clicks from a blacklisted probe address: their ip_blacklist verdicts show that the
+    detector has applied the blacklist (the probe entry is published last)."""
+    ip = (catalog.BLACKLIST_ZONE.network_address + 7 + ctx.rng.randrange(200)).compressed
+    out = []
+    for _ in range(n):
+        dev = human_device(ctx, prefix="probe", ip=ip)
+        out.append(Planned("probe", 0.0, {"click_id": None, "ts": None, "device_id": dev.device_id, "ip": ip,
+                                          "user_agent": dev.user_agent}))
+    ctx.entries.append({"op": "add", "kind": "ip", "value": ip, "reason": f"simulator probe {ctx.run}",
+                        "ttl_seconds": 21600})
+    return out
+
+
+def generate(cfg: SimConfig) -> Traffic:
+    rng = random.Random(cfg.seed)
+    ctx = Context(rng=rng, run=cfg.run_tag, span=max(cfg.count / cfg.event_rate, 1.0))
+    counts = allocate(cfg.count, cfg.mix)
+    for name, make in POPULATIONS.items():  # fixed order: the mix's order must not matter
+        n = counts.get(name, 0)
+        if n:
+            ctx.planned.extend(make(ctx, n)[:n])
+    probes = _probes(ctx, cfg.probes)  # after the others: its entry is published last
+
+    for serial, p in enumerate(ctx.planned):
+        p.serial = serial
+    ordered = probes + sorted(ctx.planned, key=lambda p: (round(p.at + p.delay, 3), p.serial))
+
+    clicks: list[dict[str, Any] | None] = []
+    values: list[bytes] = []
+    keys: list[bytes | None] = []
+    for i, p in enumerate(ordered):
+        if p.replay_of is not None and p.click is None:  # byte-identical resend
+            src = p.replay_of
+            click: dict[str, Any] | None = dict(src.click or {})
+            value = orjson.dumps(click)
+        elif p.click is not None:
+            click = p.click
+            if p.replay_of is not None:
+                click["click_id"], click["ts"] = p.replay_of.click["click_id"], p.replay_of.click["ts"]  # type: ignore[index]
+            else:
+                click["click_id"] = f"c-{ctx.run}-{p.serial if p.population != 'probe' else 'p' + str(i)}"
+                click["ts"] = round(cfg.start_ts + p.at, 3)
+            value = orjson.dumps(click)
+        else:
+            click, value = None, p.raw or b""
+        clicks.append(click)
+        values.append(value)
+        keys.append((click["device_id"] if click else p.key or "").encode() or None)
+    check_lateness(clicks, cfg.rules)
+    labels = reference_labels(clicks, ctx.entries, cfg.rules)
+    deps = dependencies(clicks, cfg.rules)
+
+    inputs, truth = [], []
+    for i, (p, click, value, key) in enumerate(zip(ordered, clicks, values, keys)):
+        inputs.append(Input(i, key, value, round(p.at + p.delay, 3), deps[i], probe=p.population == "probe"))
+        bot = p.population not in HUMAN_POPULATIONS and p.population != "malformed"
+        if click is None:
+            expected = "rejected"
+        elif labels[i] or bot:
+            expected = "fraud"
+        else:
+            expected = "clean"
+        truth.append({
+            "i": i,
+            "click_id": click["click_id"] if click else None,
+            "device_id": click["device_id"] if click else None,
+            "population": p.population,
+            "bot": bot,
+            "expected": expected,
+            "hard": labels[i],
+            "error": p.error,
+            "after": list(deps[i]),
+        })
+    return Traffic(cfg, inputs, truth, ctx.entries)
