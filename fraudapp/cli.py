@@ -9,6 +9,10 @@ import click
 # name -> module under fraudapp.commands exposing a click command called `command`
 COMMANDS = {
     "kafka": "kafka",
+    "simulate": "simulate",
+    "evaluate": "evaluate",
+    "replay": "replay",
+    "demo": "demo",
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from fraudapp.simulation import catalog
-from fraudapp.simulation.populations import HUMAN_POPULATIONS, POPULATIONS, Context, Planned, human_device
+from fraudapp.simulation.populations import HUMAN_POPULATIONS, POPULATIONS, Context
 from fraudapp.simulation.truth import Rules, check_lateness, dependencies, reference_labels
 
 DEFAULT_MIX: dict[str, float] = {
@@ -76,7 +76,6 @@ class SimConfig:
     start_ts: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z
     event_rate: float = 1000.0  # clicks per second of event time (the span is count / rate)
     run: str = ""
-    probes: int = 4
     rules: Rules = field(default_factory=Rules)
     max_click_bytes: int = 65536
 
@@ -92,7 +91,6 @@ class Input:
     value: bytes
     emit: float  # seconds after the start at which it is sent
     after: tuple[int, ...]  # inputs whose verdicts must be out first (see truth.py)
-    probe: bool = False
 
 
 @dataclass
@@ -101,6 +99,8 @@ class Traffic:
     inputs: list[Input]
     truth: list[dict[str, Any]]
     entries: list[dict[str, Any]]  # blacklist updates, published before any input
+    probe_ip: str  # blacklisted (last entry): the runner's probe clicks come from it
+    run: str
 
     def truth_lines(self) -> bytes:
         return b"".join(orjson.dumps(t) + b"\n" for t in self.truth)
@@ -110,18 +110,13 @@ class Traffic:
         return b"".join(i.value + b"\n" for i in self.inputs)
 
 
-def _probes(ctx: Context, n: int) -> list[Planned]:
-    """Clicks from a blacklisted probe address: their ip_blacklist verdicts show that the
-    detector has applied the blacklist (the probe entry is published last)."""
+def _probe_entry(ctx: Context) -> str:
+    """A blacklisted address for the runner's probe clicks, published after every other
+    entry: a probe judged `ip_blacklist` shows the detector has applied them all."""
     ip = (catalog.BLACKLIST_ZONE.network_address + 7 + ctx.rng.randrange(200)).compressed
-    out = []
-    for _ in range(n):
-        dev = human_device(ctx, prefix="probe", ip=ip)
-        out.append(Planned("probe", 0.0, {"click_id": None, "ts": None, "device_id": dev.device_id, "ip": ip,
-                                          "user_agent": dev.user_agent}))
     ctx.entries.append({"op": "add", "kind": "ip", "value": ip, "reason": f"simulator probe {ctx.run}",
                         "ttl_seconds": 21600})
-    return out
+    return ip
 
 
 def generate(cfg: SimConfig) -> Traffic:
@@ -132,11 +127,11 @@ def generate(cfg: SimConfig) -> Traffic:
         n = counts.get(name, 0)
         if n:
             ctx.planned.extend(make(ctx, n)[:n])
-    probes = _probes(ctx, cfg.probes)  # after the others: its entry is published last
+    probe_ip = _probe_entry(ctx)  # after the others: its entry is published last
 
     for serial, p in enumerate(ctx.planned):
         p.serial = serial
-    ordered = probes + sorted(ctx.planned, key=lambda p: (round(p.at + p.delay, 3), p.serial))
+    ordered = sorted(ctx.planned, key=lambda p: (round(p.at + p.delay, 3), p.serial))
 
     clicks: list[dict[str, Any] | None] = []
     values: list[bytes] = []
@@ -151,7 +146,7 @@ def generate(cfg: SimConfig) -> Traffic:
             if p.replay_of is not None:
                 click["click_id"], click["ts"] = p.replay_of.click["click_id"], p.replay_of.click["ts"]  # type: ignore[index]
             else:
-                click["click_id"] = f"c-{ctx.run}-{p.serial if p.population != 'probe' else 'p' + str(i)}"
+                click["click_id"] = f"c-{ctx.run}-{p.serial}"
                 click["ts"] = round(cfg.start_ts + p.at, 3)
             value = orjson.dumps(click)
         else:
@@ -165,7 +160,7 @@ def generate(cfg: SimConfig) -> Traffic:
 
     inputs, truth = [], []
     for i, (p, click, value, key) in enumerate(zip(ordered, clicks, values, keys)):
-        inputs.append(Input(i, key, value, round(p.at + p.delay, 3), deps[i], probe=p.population == "probe"))
+        inputs.append(Input(i, key, value, round(p.at + p.delay, 3), deps[i]))
         bot = p.population not in HUMAN_POPULATIONS and p.population != "malformed"
         if click is None:
             expected = "rejected"
@@ -184,4 +179,4 @@ def generate(cfg: SimConfig) -> Traffic:
             "error": p.error,
             "after": list(deps[i]),
         })
-    return Traffic(cfg, inputs, truth, ctx.entries)
+    return Traffic(cfg, inputs, truth, ctx.entries, probe_ip, ctx.run)

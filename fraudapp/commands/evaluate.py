@@ -1,0 +1,83 @@
+"""`fraudapp evaluate`: join the simulator's truth with verdicts and dead letters; accuracy."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import click
+import orjson
+
+from fraudapp.settings import Settings
+from fraudapp.simulation.kafkaio import SimTopics, bootstrap_of
+
+
+def load_outputs(truth: list[dict[str, Any]], bootstrap: str, topics: SimTopics, timeout: float,
+                 quiet: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from fraudapp.evaluation import position
+    from fraudapp.simulation.display import LiveProgress
+    from fraudapp.simulation.kafkaio import collect_outputs
+
+    wanted = {p for t in truth if (p := position(t)) is not None}
+    # Outputs can't predate their inputs: start a little before the first send.
+    since = min((t["produced_at"] for t in truth if t.get("produced_at")), default=0.0) - 5.0
+
+    async def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        with LiveProgress("answered", enabled=not quiet) as live:
+            return await collect_outputs(bootstrap, topics, wanted, since, timeout, progress=live.update)
+
+    return asyncio.run(run())
+
+
+def print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    from fraudapp.evaluation import render
+
+    console = Console()
+    for item in render(report):
+        console.print(item)
+
+
+@click.command()
+@click.option("--truth", "truth_path", default="truth.jsonl", show_default=True, type=click.Path(exists=True,
+              dir_okay=False), help="Truth file written by `fraudapp simulate`.")
+@click.option("--broker", default=None, help="Kafka bootstrap (default: FRAUDAPP_BROKER).")
+@click.option("--timeout", type=float, default=120.0, show_default=True,
+              help="Stop reading after this many seconds even if inputs are unanswered.")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the report as JSON.")
+@click.option("--plots", "plots_dir", default=None, type=click.Path(file_okay=False),
+              help="Draw PNG charts there (needs the `plots` extra: matplotlib).")
+@click.option("--dump-verdicts", "dump_path", default=None, type=click.Path(dir_okay=False),
+              help="Write the run's verdicts as JSON lines (input for `fraudapp replay --compare`).")
+@click.option("--strict", is_flag=True, help="Exit 1 unless hard rules are exact and every input is accounted for.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def command(truth_path: str, broker: str | None, timeout: float, json_path: str | None, plots_dir: str | None,
+            dump_path: str | None, strict: bool, quiet: bool) -> None:
+    """Accuracy of the detector on simulated traffic: per fraud type precision / recall /
+    F1, verdict confusion, accounted share, decision latency."""
+    from fraudapp.evaluation import evaluate, index_outputs
+    from fraudapp.simulation.runner import read_jsonl
+
+    settings = Settings.from_env()
+    truth = read_jsonl(truth_path)
+    if not any(t.get("offset") is not None for t in truth):
+        raise click.UsageError(f"{truth_path} has no produced positions (a --dry-run truth?)")
+    bootstrap = bootstrap_of(broker or settings.broker)
+    verdicts, dead = load_outputs(truth, bootstrap, SimTopics.from_settings(settings), timeout, quiet)
+    report = evaluate(truth, index_outputs(verdicts, dead))
+    print_report(report)
+    if json_path:
+        with open(json_path, "wb") as fh:
+            fh.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    if dump_path:
+        with open(dump_path, "wb") as fh:
+            fh.writelines(orjson.dumps(v) + b"\n" for v in verdicts)
+    if plots_dir:
+        from fraudapp.simulation.plots import draw
+
+        for path in draw(report, truth, verdicts, plots_dir):
+            click.echo(f"plot: {path}")
+    if strict and not (report["hard_exact"] and report["accounted_share"] == 1.0):
+        sys.exit(1)

@@ -1,0 +1,108 @@
+"""`fraudapp simulate`: labeled, realistic click traffic to the clicks topic, with its truth."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import click
+
+from fraudapp.settings import Settings
+from fraudapp.simulation.generator import DEFAULT_MIX, MixError, SimConfig, Traffic, generate, parse_mix
+from fraudapp.simulation.kafkaio import SimTopics, SimulationError, VerdictWatcher, bootstrap_of
+from fraudapp.simulation.truth import Rules
+
+# Event-time density when sending as fast as possible (--rate 0): the traffic still spans
+# count / 1000 seconds of event time, so human pacing and the windows keep their meaning.
+NOMINAL_RATE = 1000.0
+
+
+def build_traffic(count: int | None, duration: float | None, rate: float, seed: int, mix: str | None,
+                  start_ts: float | None, run: str | None, settings: Settings) -> Traffic:
+    if count is None:
+        if duration is None:
+            raise click.UsageError("give --count or --duration")
+        if rate <= 0:
+            raise click.UsageError("--duration needs --rate > 0 (or use --count)")
+        count = max(1, round(duration * rate))
+    event_rate = rate if rate > 0 else NOMINAL_RATE
+    if start_ts is None:
+        # Paced: events happen now. As fast as possible: the traffic of the last span.
+        start_ts = round(time.time() if rate > 0 else time.time() - count / event_rate, 3)
+    try:
+        shares = parse_mix(mix)
+    except MixError as exc:
+        raise click.BadParameter(str(exc), param_hint="--mix") from None
+    cfg = SimConfig(count=count, seed=seed, mix=shares, start_ts=start_ts, event_rate=event_rate, run=run or "",
+                    rules=Rules.from_settings(settings), max_click_bytes=settings.max_click_bytes)
+    return generate(cfg)
+
+
+async def send(traffic: Traffic, bootstrap: str, topics: SimTopics, rate: float, wait_timeout: float,
+               quiet: bool) -> list[dict]:
+    from fraudapp.simulation.display import LiveProgress
+    from fraudapp.simulation.runner import run_traffic
+
+    watcher = VerdictWatcher(bootstrap, topics.verdicts)
+    await watcher.start(timeout=wait_timeout)
+    try:
+        with LiveProgress("clicks", watcher, enabled=not quiet) as live:
+            return await run_traffic(traffic, bootstrap, topics, rate=rate, wait_timeout=wait_timeout,
+                                     progress=live.update, status=None if quiet else live.status, watcher=watcher)
+    finally:
+        await watcher.stop()
+
+
+@click.command()
+@click.option("--count", type=click.IntRange(1), default=None, help="Number of inputs to send.")
+@click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
+              help="Seconds of traffic at --rate (count = rate x duration).")
+@click.option("--rate", type=click.FloatRange(0), default=1000.0, show_default=True,
+              help="Clicks per second; 0 = as fast as possible.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed (and options) -> same traffic.")
+@click.option("--mix", default=None, metavar="NAME=SHARE,...",
+              help="Population shares, e.g. humans=0.7,click_spam=0.1. Default: "
+              + ",".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items()))
+@click.option("--truth", "truth_path", default="truth.jsonl", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the truth (JSON lines).")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
+              help="Also write the inputs as JSON lines (the format `fraudapp replay` reads).")
+@click.option("--broker", default=None, help="Kafka bootstrap (default: FRAUDAPP_BROKER).")
+@click.option("--start-ts", type=float, default=None,
+              help="Event time of the run's start (default: now). Fix it, with --seed, for byte-identical reruns.")
+@click.option("--run", "run_tag", default=None, help="Tag in every id (default: from seed and start).")
+@click.option("--dry-run", is_flag=True, help="Only write --truth/--out; send nothing.")
+@click.option("--wait-timeout", type=float, default=120.0, show_default=True,
+              help="Longest wait for the detector (blacklist probe, ordering barriers).")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def command(count: int | None, duration: float | None, rate: float, seed: int, mix: str | None, truth_path: str,
+            out_path: str | None, broker: str | None, start_ts: float | None, run_tag: str | None, dry_run: bool,
+            wait_timeout: float, quiet: bool) -> None:
+    """Send realistic labeled traffic (humans, bots, fraud patterns, bad input) to `clicks`.
+
+    The truth file has one JSON line per input: click_id, population, expected class,
+    expected hard fraud types (exact, CONTRACT §4), and where and when it was produced.
+    Labels never travel inside the clicks.
+    """
+    from fraudapp.simulation.runner import write_jsonl
+
+    settings = Settings.from_env()
+    traffic = build_traffic(count, duration, rate, seed, mix, start_ts, run_tag, settings)
+    if out_path:
+        with open(out_path, "wb") as fh:
+            fh.write(traffic.input_lines())
+    if dry_run:
+        with open(truth_path, "wb") as fh:
+            fh.write(traffic.truth_lines())
+        click.echo(f"wrote {len(traffic.truth)} truth records to {truth_path} (dry run: nothing sent)")
+        return
+    bootstrap = bootstrap_of(broker or settings.broker)
+    topics = SimTopics.from_settings(settings)
+    try:
+        truth = asyncio.run(send(traffic, bootstrap, topics, rate, wait_timeout, quiet))
+    except SimulationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    write_jsonl(truth_path, truth)
+    click.echo(f"sent {len(truth)} inputs to {topics.clicks!r} (run {traffic.run}); truth in {truth_path}")

@@ -1,0 +1,181 @@
+"""Joins the simulator's truth with the detector's outputs and computes accuracy. Pure.
+
+Join key: an input's Kafka position. The simulator records (topic, partition, offset) of
+every input it produced; a verdict names its input in `source` = [topic, partition, offset]
+and a dead letter in `topic`/`partition`/`offset` (CONTRACT §3, §6). Click ids are not
+unique enough (a replayed click shares its id with the original).
+
+Metrics:
+* per fraud type: precision / recall / F1 / support over inputs that should get a verdict;
+  an input with no verdict counts as predicting nothing. Hard types are exact labels
+  (truth.py); `low_human_score` is scored against "a bot population with no hard hit",
+  an intent, not an exact label.
+* verdict_confusion: expected class (clean / fraud / rejected) -> actual class (clean /
+  suspicious / fraud / rejected / missing / multiple).
+* accounted_share: inputs with exactly one output (verdict or dead letter) / inputs.
+* latency_ms: detected_at - produced_at of each verdict, p50 / p99 (nearest rank).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from fraudapp.models import HARD_FRAUD_TYPES, SOFT_FRAUD_TYPE
+
+Position = tuple[str, int, int]
+ACTUAL_CLASSES = ("clean", "suspicious", "fraud", "rejected", "missing", "multiple")
+EXPECTED_CLASSES = ("clean", "fraud", "rejected")
+EXAMPLES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: str  # "verdict" or "dead_letter"
+    body: dict[str, Any]
+
+
+def index_outputs(verdicts: Iterable[dict[str, Any]], dead_letters: Iterable[dict[str, Any]]) -> dict[Position, list[Outcome]]:
+    """Outputs by the input position they answer."""
+    out: dict[Position, list[Outcome]] = defaultdict(list)
+    for v in verdicts:
+        source = v.get("source")
+        if isinstance(source, list) and len(source) == 3:
+            out[(source[0], int(source[1]), int(source[2]))].append(Outcome("verdict", v))
+    for d in dead_letters:
+        if d.get("topic") is not None and d.get("partition") is not None and d.get("offset") is not None:
+            out[(d["topic"], int(d["partition"]), int(d["offset"]))].append(Outcome("dead_letter", d))
+    return out
+
+
+def position(record: dict[str, Any]) -> Position | None:
+    if record.get("offset") is None:
+        return None
+    return (record["topic"], int(record["partition"]), int(record["offset"]))
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def prf(tp: int, fp: int, fn: int) -> dict[str, Any]:
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * precision * recall / (precision + recall) if precision and recall else (0.0 if tp + fp and tp + fn else None)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn, "tp": tp, "fp": fp, "fn": fn}
+
+
+def actual_class(outcomes: list[Outcome]) -> str:
+    if not outcomes:
+        return "missing"
+    if len(outcomes) > 1:
+        return "multiple"
+    o = outcomes[0]
+    return "rejected" if o.kind == "dead_letter" else str(o.body.get("verdict"))
+
+
+def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]) -> dict[str, Any]:
+    types = (*HARD_FRAUD_TYPES, SOFT_FRAUD_TYPE)
+    counts = {t: Counter() for t in types}
+    examples: dict[str, dict[str, list[dict[str, Any]]]] = {t: {"fp": [], "fn": []} for t in types}
+    confusion = {e: dict.fromkeys(ACTUAL_CLASSES, 0) for e in EXPECTED_CLASSES}
+    soft: dict[str, Counter] = defaultdict(Counter)
+    scores: dict[str, list[float]] = defaultdict(list)
+    latencies: list[float] = []
+    accounted = wrong_error = 0
+    for t in truth:
+        pos = position(t)
+        found = outputs.get(pos, []) if pos else []
+        actual = actual_class(found)
+        confusion[t["expected"]][actual] += 1
+        accounted += len(found) == 1
+        verdict = found[0].body if actual in ("clean", "suspicious", "fraud") else None
+        if actual == "rejected" and t.get("error") and found[0].body.get("error") != t["error"]:
+            wrong_error += 1
+        if verdict is not None and t.get("produced_at") is not None and verdict.get("detected_at") is not None:
+            latencies.append((verdict["detected_at"] - t["produced_at"]) * 1000)
+        if t["expected"] == "rejected":
+            continue
+        predicted = set(verdict.get("fraud_types") or []) if verdict else set()
+        expected = set(t["hard"])
+        if t.get("bot") and not expected:
+            expected.add(SOFT_FRAUD_TYPE)
+        for ft in types:
+            key = ("tp" if ft in expected else "fp") if ft in predicted else ("fn" if ft in expected else None)
+            if key is None:
+                continue
+            counts[ft][key] += 1
+            if key != "tp" and len(examples[ft][key]) < EXAMPLES:
+                examples[ft][key].append({"i": t["i"], "click_id": t["click_id"], "population": t["population"],
+                                          "expected": t["hard"], "actual": sorted(predicted) if verdict else actual})
+        if not t["hard"] and verdict is not None:
+            group = "bots" if t.get("bot") else "humans"
+            for key in (group, "population:" + t["population"]):
+                soft[key][actual] += 1
+                if isinstance(verdict.get("score"), (int, float)):
+                    scores[key].append(float(verdict["score"]))
+    per_type = {ft: prf(c["tp"], c["fp"], c["fn"]) for ft, c in counts.items()}
+    hard_exact = all(
+        per_type[ft]["precision"] in (None, 1.0) and per_type[ft]["recall"] in (None, 1.0) for ft in HARD_FRAUD_TYPES
+    )
+    return {
+        "inputs": len(truth),
+        "per_type": per_type,
+        "hard_exact": hard_exact,
+        "verdict_confusion": confusion,
+        "accounted_share": accounted / len(truth) if truth else None,
+        "dead_letter_code_mismatches": wrong_error,
+        "latency_ms": {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "n": len(latencies)},
+        "soft": {
+            k: {"n": sum(c.values()), **{cls: c[cls] / sum(c.values()) for cls in ("clean", "suspicious", "fraud")},
+                "mean_score": sum(scores[k]) / len(scores[k]) if scores[k] else None}
+            for k, c in sorted(soft.items())
+        },
+        "mismatches": {ft: ex for ft, ex in examples.items() if ex["fp"] or ex["fn"]},
+    }
+
+
+def _num(x: float | None, digits: int = 4) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def render(report: dict[str, Any]) -> list[Any]:
+    """rich renderables: per-type table, confusion matrix, soft-score table, summary."""
+    from rich.table import Table
+    from rich.text import Text
+
+    per_type = Table(title="Per fraud type (hard rules exact; low_human_score vs bot intent)")
+    for col in ("fraud type", "precision", "recall", "F1", "support", "FP", "FN"):
+        per_type.add_column(col, justify="left" if col == "fraud type" else "right")
+    for ft, m in report["per_type"].items():
+        per_type.add_row(ft, _num(m["precision"]), _num(m["recall"]), _num(m["f1"]), str(m["support"]),
+                         str(m["fp"]), str(m["fn"]))
+    confusion = Table(title="Verdict classes: expected (rows) vs actual")
+    confusion.add_column("expected")
+    for cls in ACTUAL_CLASSES:
+        confusion.add_column(cls, justify="right")
+    for exp, row in report["verdict_confusion"].items():
+        confusion.add_row(exp, *(str(row[c]) for c in ACTUAL_CLASSES))
+    soft = Table(title="Soft score on clicks with no hard hit")
+    for col in ("group", "clicks", "clean", "suspicious", "fraud", "mean score"):
+        soft.add_column(col, justify="left" if col == "group" else "right")
+    for group, s in report["soft"].items():
+        soft.add_row(group, str(s["n"]), f"{s['clean']:.1%}", f"{s['suspicious']:.1%}", f"{s['fraud']:.1%}",
+                     _num(s["mean_score"], 1))
+    lat = report["latency_ms"]
+    summary = Text(
+        f"inputs {report['inputs']}   accounted {_num(report['accounted_share'])}   "
+        f"decision latency p50 {_num(lat['p50'], 1)} ms  p99 {_num(lat['p99'], 1)} ms   "
+        f"hard rules exact: {'yes' if report['hard_exact'] else 'NO'}"
+    )
+    out: list[Any] = [per_type, confusion, soft, summary]
+    for ft, ex in report["mismatches"].items():
+        if ft in HARD_FRAUD_TYPES:
+            out.append(Text(f"{ft} mismatches (first {EXAMPLES}): {ex}", style="red"))
+    return out
