@@ -106,8 +106,7 @@ def _source_of(event: faust.types.EventT) -> tuple[str, int, int]:
     return msg.topic, msg.partition, msg.offset
 
 
-@app.agent(app.topic(s.topic_clicks, topics.clicks_rekeyed.get_topic_name(), key_type=bytes, value_type=bytes,
-                     key_serializer="raw", value_serializer="raw"))
+@app.agent(topics.device_input)
 async def check_devices(stream: faust.StreamT[bytes]) -> None:
     """Validate, count the device's recent clicks, forward keyed by click_id."""
     async for event in stream.events():

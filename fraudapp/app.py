@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from pathlib import Path
 
 import faust
 
@@ -28,6 +29,9 @@ def broker_credentials(s: Settings) -> faust.auth.Credentials | None:
 
 
 def create_app(s: Settings) -> faust.App:
+    # Faust expects its directories to exist.
+    for directory in (s.data_dir, s.table_dir):
+        Path(directory).mkdir(parents=True, exist_ok=True)
     app = faust.App(
         s.app_id,
         broker=s.broker,

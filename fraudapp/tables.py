@@ -98,6 +98,9 @@ blacklist: BlacklistTable = app.tables.add(
         name="blacklist",
         beacon=app.tables.beacon,
         partitions=1,
+        # The changelog partition follows the key, not the source partition: the table
+        # works whatever partition count an existing blacklist-updates topic has.
+        use_partitioner=True,
         # as app.GlobalTable does: apply standby changes as they come
         standby_buffer_size=1,
         is_global=True,

@@ -17,6 +17,7 @@ from fraudapp.settings import Settings
 @dataclass(frozen=True)
 class Topics:
     clicks: faust.TopicT
+    device_input: faust.TopicT  # what the device stage reads: clicks + clicks_rekeyed
     clicks_rekeyed: faust.TopicT
     by_click_id: faust.TopicT
     by_session: faust.TopicT
@@ -28,28 +29,35 @@ class Topics:
 
 
 def declare(app: faust.App, s: Settings) -> Topics:
-    def raw(name: str, **kw: object) -> faust.TopicT:
+    def raw(*names: str, partitions: int = s.partitions, **kw: object) -> faust.TopicT:
+        # internal=True: Faust creates the topic when it is missing (brokers in production
+        # usually refuse auto-creation); an existing topic is left as it is.
         return app.topic(
-            name,
+            *names,
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
             value_serializer="raw",
-            partitions=s.partitions,
+            partitions=partitions,
+            replicas=s.replication_factor,
+            internal=True,
             **kw,
         )
 
     internal = f"{s.app_id}-"
     return Topics(
         clicks=raw(s.topic_clicks),
+        # internal=True makes Faust create both topics (with our partition count) if missing.
+        device_input=raw(s.topic_clicks, internal + "clicks-by-device"),
         # Clicks whose Kafka key is not their device_id, re-keyed so that a device's clicks
         # share one partition (and one window state).
-        clicks_rekeyed=raw(internal + "clicks-by-device", internal=True),
-        by_click_id=raw(internal + "clicks-by-click-id", internal=True),
-        by_session=raw(internal + "clicks-by-session", internal=True),
-        alert_scopes=raw(internal + "verdicts-by-scope", internal=True),
+        clicks_rekeyed=raw(internal + "clicks-by-device"),
+        by_click_id=raw(internal + "clicks-by-click-id"),
+        by_session=raw(internal + "clicks-by-session"),
+        alert_scopes=raw(internal + "verdicts-by-scope"),
         verdicts=raw(s.topic_verdicts),
         alerts=raw(s.topic_alerts),
-        blacklist_updates=raw(s.topic_blacklist),
+        # One partition: adds and removes of an entry keep their order for every worker.
+        blacklist_updates=raw(s.topic_blacklist, partitions=1),
         dlq=raw(s.topic_dlq),
     )

@@ -19,7 +19,7 @@ def click(cid: str, device: str, dt: float, **extra: object) -> dict:
         "click_id": cid,
         "ts": round(T0 + dt, 3),
         "device_id": device,
-        "ip": "198.51.100.10",
+        "ip": "93.184.216.34",
         "user_agent": HUMAN_UA,
         "fingerprint": "fp-" + device,
         "mouse": HUMAN_MOUSE,
@@ -63,6 +63,19 @@ def test_scripted_sequence_covers_every_rule(fraud_cluster: Cluster) -> None:
             break
         assert time.monotonic() < probe_deadline, "blacklist never applied"
     probes = n
+    # session_url_repeat across devices: 3rd click on one URL in one session. The devices
+    # sit on different partitions, so "earlier" is the order the session stage accepts
+    # them in: feed them one at a time to make that order the scripted one.
+    session_clicks = [
+        click("sess1", "devA", 5, session_id="S1", url="https://ad/x"),
+        click("sess2", "devB", 6, session_id="S1", url="https://ad/x"),
+        click("sess3", "devC", 7, session_id="S1", url="https://ad/x"),
+        click("sess4", "devD", 7.5, session_id="S1", url="https://ad/other"),
+    ]
+    for i, c in enumerate(session_clicks, start=1):
+        produce_clicks(fraud_cluster, [c])
+        assert len(consume_json(fraud_cluster, "verdicts", probes + i, timeout=30)) == probes + i
+    probes += len(session_clicks)
 
     clicks = [
         click("clean1", "human1", 0),
@@ -74,11 +87,6 @@ def test_scripted_sequence_covers_every_rule(fraud_cluster: Cluster) -> None:
         click("spam4", "spammer", 11.5),
         # outside any window again
         click("spam5", "spammer", 40),
-        # session_url_repeat across devices: 3rd click on one URL in one session
-        click("sess1", "devA", 5, session_id="S1", url="https://ad/x"),
-        click("sess2", "devB", 6, session_id="S1", url="https://ad/x"),
-        click("sess3", "devC", 7, session_id="S1", url="https://ad/x"),
-        click("sess4", "devD", 7.5, session_id="S1", url="https://ad/other"),
         # blacklists
         click("bl-ip", "devE", 8, ip="203.0.113.9"),
         click("bl-cidr", "devF", 9, ip="192.0.2.77"),
