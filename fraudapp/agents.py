@@ -25,7 +25,7 @@ from fraudapp.models import Features
 from fraudapp.pipeline import InFlight, session_key
 from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
-from fraudapp.state.expiry import PartitionSweeper
+from fraudapp.state.expiry import PartitionSweeper, window_expires_at
 from fraudapp.state.sliding import DedupEntry, SessionUrlWindows, SlidingTimestamps
 from fraudapp.topics import declare
 from fraudapp.validate import Rejection, parse_click
@@ -76,15 +76,20 @@ class Watermarks:
 
 device_sweeper = PartitionSweeper(
     tables.device_clicks,
-    lambda v: SlidingTimestamps.json_expires_at(v, s.click_spam_window_seconds, s.lateness_seconds),
+    lambda _k, v: SlidingTimestamps.json_expires_at(v, s.click_spam_window_seconds, s.lateness_seconds),
 )
 dedup_sweeper = PartitionSweeper(
-    tables.click_ids, lambda v: DedupEntry.json_expires_at(v, s.dedup_seconds, s.lateness_seconds)
+    tables.click_ids, lambda _k, v: DedupEntry.json_expires_at(v, s.dedup_seconds, s.lateness_seconds)
 )
 session_sweeper = PartitionSweeper(
     tables.session_url_clicks,
-    lambda v: SessionUrlWindows.json_expires_at(v, s.session_url_window_seconds, s.lateness_seconds),
+    lambda _k, v: SessionUrlWindows.json_expires_at(v, s.session_url_window_seconds, s.lateness_seconds),
 )
+# Faust's windowed tables are swept by the same mechanism (see state/expiry.py for why).
+window_sweepers = [
+    PartitionSweeper(wrapper.table, window_expires_at(wrapper.table.window.expires))
+    for wrapper in (tables.device_clicks_per_minute, tables.device_clicks_10s_hopping)
+]
 device_marks, dedup_marks, session_marks, alert_marks = Watermarks(), Watermarks(), Watermarks(), Watermarks()
 
 
@@ -128,7 +133,11 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
         tables.device_clicks_10s_hopping[click.device_id] += 1
         inflight = InFlight(click, _source_of(event), time.time(), {"device_prior": prior})
         await topics.by_click_id.send(key=click.click_id.encode(), value=inflight.encode())
-        device_sweeper.maybe_sweep(msg.partition, device_marks.advance(msg.partition, click.ts))
+        watermark = device_marks.advance(msg.partition, click.ts)
+        device_sweeper.maybe_sweep(msg.partition, watermark)
+        for sweeper in window_sweepers:
+            # these windows follow Kafka message time, not event time
+            sweeper.maybe_sweep(msg.partition, msg.timestamp or watermark)
 
 
 @app.agent(topics.by_click_id)
