@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,6 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from fraudapp.app import broker_credentials
 from fraudapp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,8 @@ def client_options(s: Settings) -> dict[str, Any]:
     opts: dict[str, Any] = {"bootstrap_servers": bootstrap_servers(s.broker)}
     if s.security_protocol != "PLAINTEXT":
         opts["security_protocol"] = s.security_protocol
-        creds = broker_credentials(s)
-        context = getattr(creds, "ssl_context", None) or getattr(creds, "context", None)
-        if context is not None:
-            opts["ssl_context"] = context
+    if s.security_protocol in ("SSL", "SASL_SSL"):
+        opts["ssl_context"] = ssl.create_default_context(cafile=s.ssl_cafile or None)
     if s.security_protocol.startswith("SASL"):
         opts.update(
             sasl_mechanism=s.sasl_mechanism or "PLAIN",
@@ -103,7 +101,10 @@ class TopicTap(mode.Service):
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
+        # Subscribed with no group, aiokafka assigns every partition of the topics itself
+        # and follows metadata (a topic created later, partitions added).
         self.consumer = AIOKafkaConsumer(
+            *self.topics,
             group_id=None,
             enable_auto_commit=False,
             isolation_level="read_committed",
@@ -117,30 +118,23 @@ class TopicTap(mode.Service):
             await self.consumer.stop()
             self.consumer = None
 
-    async def _assign(self) -> bool:
-        """Assign every partition of the topics; False while one of them does not exist yet."""
+    async def _position_at_end(self) -> None:
+        """Once every topic has partitions: seek them to the end and only then call it ready."""
         assert self.consumer is not None
-        await self.consumer.topics()  # refreshes metadata: a topic may have just been created
-        wanted: set[TopicPartition] = set()
-        for topic in self.topics:
-            partitions = self.consumer.partitions_for_topic(topic)
-            if not partitions:
-                return False
-            wanted.update(TopicPartition(topic, p) for p in partitions)
-        self.consumer.assign(sorted(wanted))
-        # From the end: the tap reports what happens from now on, not history.
-        await self.consumer.seek_to_end(*wanted)
-        self.assigned = wanted
-        return True
+        assignment = set(self.consumer.assignment())
+        if assignment == self.assigned or {tp.topic for tp in assignment} < set(self.topics):
+            return
+        # Awaiting the seek resolves the end offsets now, so nothing produced after
+        # `assigned` is set can be skipped by a lazy offset reset.
+        await self.consumer.seek_to_end(*(assignment - self.assigned))
+        self.assigned = assignment
 
     @mode.Service.task
     async def _run(self) -> None:
         while not self.should_stop:
             try:
-                if not self.assigned and not await self._assign():
-                    await self.sleep(0.5)
-                    continue
                 assert self.consumer is not None
+                await self._position_at_end()
                 batch = await self.consumer.getmany(timeout_ms=200, max_records=2000)
             except asyncio.CancelledError:
                 raise
