@@ -332,9 +332,17 @@ async def _end_streams(_: aioweb.Application) -> None:
 _previous_webserver_init = app.on_webserver_init
 
 
+_initialised_web_apps: set[int] = set()
+
+
 def _on_webserver_init(web: Any) -> None:
     """Raw aiohttp additions: body limit on every route, the SSE feed, static files."""
     _previous_webserver_init(web)
+    # `faust worker` runs init_server twice (worker init, then Web.on_start): a second body
+    # middleware would find the body already read and hand the views an empty one.
+    if id(web.web_app) in _initialised_web_apps:
+        return
+    _initialised_web_apps.add(id(web.web_app))
     live.closing = asyncio.Event()
     web.web_app.middlewares.append(body_limit_middleware(settings.max_body_bytes))
     web.web_app.on_shutdown.append(_end_streams)
