@@ -9,6 +9,7 @@ import click
 # name -> module under fraudapp.commands exposing a click command called `command`
 COMMANDS = {
     "kafka": "kafka",
+    "blacklist": "blacklist",
     "simulate": "simulate",
     "evaluate": "evaluate",
     "replay": "replay",

@@ -98,6 +98,26 @@ class Settings:
         return self.datadir or f"/tmp/fraudapp-{self.app_id}-{self.web_port}"
 
     @property
+    def bootstrap_servers(self) -> str:
+        """Faust's `kafka://h1:9092;kafka://h2:9092` as aiokafka's `h1:9092,h2:9092`."""
+        return bootstrap_of(self.broker)
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Connection options for fraudapp's own aiokafka clients (CLI, web taps)."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers}
+        if self.security_protocol != "PLAINTEXT":
+            import ssl
+
+            options["security_protocol"] = self.security_protocol
+            if self.security_protocol in ("SSL", "SASL_SSL"):
+                options["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile or None)
+            if self.security_protocol.startswith("SASL"):
+                options["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
+                options["sasl_plain_username"] = self.sasl_username
+                options["sasl_plain_password"] = self.sasl_password
+        return options
+
+    @property
     def datacenter_ranges_path(self) -> Path | None:
         if self.datacenter_ranges_file.lower() == "none":
             return None
@@ -112,6 +132,16 @@ class Settings:
             return self.tabledir
         base = DEFAULT_TABLEDIR if (DEFAULT_TABLEDIR / "README.md").exists() else Path.cwd() / "tables"
         return str(base / f"{self.app_id}-{self.web_port}")
+
+
+def bootstrap_of(broker: str) -> str:
+    """'kafka://h1:9092;kafka://h2:9092' (Faust style) or 'h1:9092,h2:9092' -> 'h1:9092,h2:9092'."""
+    hosts = []
+    for part in broker.replace(",", ";").split(";"):
+        part = part.strip()
+        if part:
+            hosts.append(part.split("://", 1)[-1].rstrip("/"))
+    return ",".join(hosts)
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:

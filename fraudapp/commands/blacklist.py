@@ -1,0 +1,120 @@
+"""`fraudapp blacklist add|remove|load`: publish contract §4 updates to blacklist-updates."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from fraudapp.blacklist_updates import KINDS, update_from_obj
+from fraudapp.settings import Settings
+from fraudapp.validate import Rejection
+
+
+def _guess_kind(value: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+        return "ip"
+    except ValueError:
+        pass
+    try:
+        ipaddress.ip_network(value, strict=False)
+        return "cidr"
+    except ValueError:
+        return "device"
+
+
+def _check(update: dict[str, Any]) -> None:
+    result = update_from_obj(update, time.time())
+    if isinstance(result, Rejection):
+        raise click.ClickException(f"{update.get('value')!r}: {result.detail}")
+
+
+async def _publish(settings: Settings, updates: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all", enable_idempotence=True, linger_ms=5)
+    try:
+        await producer.start()
+    except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback
+        raise click.ClickException(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from None
+    try:
+        futures = [
+            await producer.send(settings.topic_blacklist, key=u["value"].encode(), value=orjson.dumps(u))
+            for u in updates
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def _run(updates: list[dict[str, Any]], broker: str | None) -> None:
+    settings = Settings.from_env(**({"broker": broker} if broker else {}))
+    for u in updates:
+        _check(u)
+    asyncio.run(_publish(settings, updates))
+    click.echo(f"published {len(updates)} update(s) to {settings.topic_blacklist}")
+
+
+broker_option = click.option("--broker", help="Kafka URL (default FRAUDAPP_BROKER)")
+kind_option = click.option("--kind", type=click.Choice(KINDS), help="entry kind (guessed from the value when omitted)")
+
+
+@click.group(name="blacklist")
+def command() -> None:
+    """Change the blacklist of running workers (they apply it within a second)."""
+
+
+@command.command()
+@click.argument("value")
+@kind_option
+@click.option("--reason", default="", help="why it is blacklisted")
+@click.option("--ttl", "ttl_seconds", type=float, default=None, help="seconds until the entry expires")
+@broker_option
+def add(value: str, kind: str | None, reason: str, ttl_seconds: float | None, broker: str | None) -> None:
+    """Blacklist an IP, CIDR range, device or wallet."""
+    update = {"op": "add", "kind": kind or _guess_kind(value), "value": value, "reason": reason,
+              "ttl_seconds": ttl_seconds}
+    _run([update], broker)
+
+
+@command.command()
+@click.argument("value")
+@kind_option
+@broker_option
+def remove(value: str, kind: str | None, broker: str | None) -> None:
+    """Remove an entry."""
+    _run([{"op": "remove", "kind": kind or _guess_kind(value), "value": value}], broker)
+
+
+@command.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@kind_option
+@click.option("--reason", default="", help="reason for plain-value lines")
+@broker_option
+def load(file: Path, kind: str | None, reason: str, broker: str | None) -> None:
+    """Publish every entry of FILE: JSON lines of §4 updates, or one value per line ('#' comments)."""
+    updates = []
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("{"):
+            try:
+                update = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise click.ClickException(f"{file}:{number}: not JSON: {exc}") from None
+        else:
+            value = line.split()[0]
+            update = {"op": "add", "kind": kind or _guess_kind(value), "value": value, "reason": reason}
+        updates.append(update)
+    if not updates:
+        click.echo(f"{file}: no entries", err=True)
+        sys.exit(1)
+    _run(updates, broker)
