@@ -14,7 +14,7 @@ UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chr
 
 
 def cli(cluster: Cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([FRAUDAPP, "blacklist", *args], env=cluster.env(), capture_output=True, text=True,
+    return subprocess.run([FRAUDAPP, "blacklist", *args], env=cluster.env(), capture_output=True, text=True, check=False,
                           timeout=60)
 
 
