@@ -172,10 +172,13 @@ def test_posted_clicks_are_judged_counted_everywhere_and_device_state_is_routed(
 
     for w in (api.admin, api.plain):
         now = wait_for(lambda w=w: counted(w), 60, f"verdicts counted by {w.port}")
-        assert now["clicks"] - before[w.port]["clicks"] == 24
-        assert now["fraud_types"]["click_spam"] - before[w.port]["fraud_types"]["click_spam"] == 8
+        # (at least: a click posted by an earlier test may be judged in between)
+        assert now["fraud_types"]["click_spam"] - before[w.port]["fraud_types"]["click_spam"] >= 8
     verdicts = [v for v in consume_json(api.cluster, "verdicts", 10_000, timeout=5) if run in v["click_id"]]
     assert len(verdicts) == 24
+    assert sorted(v["click_id"] for v in verdicts if "click_spam" in v["fraud_types"]) == sorted(
+        f"{d}-c2" for d in devices
+    )
 
     owners = set()
     for device in devices:
