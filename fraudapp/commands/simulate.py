@@ -10,7 +10,7 @@ import click
 
 from fraudapp.settings import Settings
 from fraudapp.simulation.generator import DEFAULT_MIX, MixError, SimConfig, Traffic, generate, parse_mix
-from fraudapp.simulation.kafkaio import SimTopics, SimulationError, VerdictWatcher, bootstrap_of
+from fraudapp.simulation.kafkaio import SimTopics, SimulationError, VerdictWatcher, bootstrap_of, ensure_topics
 from fraudapp.simulation.truth import Rules
 
 # Event-time density when sending as fast as possible (--rate 0): the traffic still spans
@@ -39,14 +39,15 @@ def build_traffic(count: int | None, duration: float | None, rate: float, seed: 
     return generate(cfg)
 
 
-async def send(traffic: Traffic, bootstrap: str, topics: SimTopics, rate: float, wait_timeout: float,
-               quiet: bool) -> list[dict]:
+async def send(traffic: Traffic, bootstrap: str, topics: SimTopics, settings: Settings, rate: float,
+               wait_timeout: float, quiet: bool) -> list[dict]:
     from fraudapp.simulation.display import LiveProgress
     from fraudapp.simulation.runner import run_traffic
 
+    await ensure_topics(bootstrap, topics, settings.partitions, settings.replication_factor)
     watcher = VerdictWatcher(bootstrap, topics.verdicts)
-    await watcher.start(timeout=wait_timeout)
     try:
+        await watcher.start(timeout=wait_timeout)
         with LiveProgress("clicks", watcher, enabled=not quiet) as live:
             return await run_traffic(traffic, bootstrap, topics, rate=rate, wait_timeout=wait_timeout,
                                      progress=live.update, status=None if quiet else live.status, watcher=watcher)
@@ -100,7 +101,7 @@ def command(count: int | None, duration: float | None, rate: float, seed: int, m
     bootstrap = bootstrap_of(broker or settings.broker)
     topics = SimTopics.from_settings(settings)
     try:
-        truth = asyncio.run(send(traffic, bootstrap, topics, rate, wait_timeout, quiet))
+        truth = asyncio.run(send(traffic, bootstrap, topics, settings, rate, wait_timeout, quiet))
     except SimulationError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -49,10 +49,37 @@ class SimTopics:
         return cls(s.topic_clicks, s.topic_verdicts, s.topic_dlq, s.topic_blacklist)
 
 
+async def ensure_topics(bootstrap: str, topics: SimTopics, partitions: int, replication: int = 1) -> None:
+    """Create the public topics the simulator uses when missing, as the detector would
+    (blacklist-updates has one partition: a global table's order). A worker creates its
+    output topics only on first send, and the simulator must watch verdicts before that."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [(topics.clicks, partitions), (topics.verdicts, partitions), (topics.dlq, partitions),
+                  (topics.blacklist, 1)]
+        new = [NewTopic(name, n, replication) for name, n in wanted if name not in existing]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:  # another client was quicker: fine
+                pass
+    finally:
+        await admin.close()
+
+
 async def _partitions(consumer: AIOKafkaConsumer, topic: str, timeout: float) -> list[TopicPartition]:
     deadline = time.monotonic() + timeout
     while True:
-        await consumer.topics()  # refreshes metadata
+        # `topics()` fetches metadata without updating the client's cache that
+        # `partitions_for_topic` reads; subscribing would, but we assign partitions.
+        if topic in await consumer.topics():
+            consumer._client.add_topic(topic)
+            await consumer._client.force_metadata_update()
         parts = consumer.partitions_for_topic(topic)
         if parts:
             return [TopicPartition(topic, p) for p in sorted(parts)]
@@ -235,7 +262,7 @@ async def collect_outputs(
         while True:
             if final_ends is None and answered >= wanted:
                 final_ends = await consumer.end_offsets(tps)
-            if final_ends is not None and all(await _at(consumer, tp, final_ends[tp]) for tp in tps):
+            if final_ends is not None and await _all_at(consumer, final_ends):
                 break
             if time.monotonic() > deadline:
                 break
@@ -266,8 +293,11 @@ async def collect_outputs(
     return verdicts, dead
 
 
-async def _at(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> bool:
-    return await consumer.position(tp) >= end
+async def _all_at(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> None:
