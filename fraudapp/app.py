@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from pathlib import Path
 
@@ -28,6 +29,15 @@ def broker_credentials(s: Settings) -> faust.auth.Credentials | None:
     return None
 
 
+def advertised_host(s: Settings) -> str:
+    """The host in the URL this worker advertises; table routes forward requests there."""
+    if s.web_host:
+        return s.web_host
+    if s.web_bind in ("0.0.0.0", "::", ""):
+        return socket.gethostname()
+    return s.web_bind
+
+
 def create_app(s: Settings) -> faust.App:
     # Faust expects its directories to exist.
     for directory in (s.data_dir, s.table_dir):
@@ -51,7 +61,7 @@ def create_app(s: Settings) -> faust.App:
         web_graph_enabled=False,
         web_port=s.web_port,
         web_bind=s.web_bind,
-        web_host=s.web_bind if s.web_bind not in ("0.0.0.0", "::") else "127.0.0.1",
+        web_host=advertised_host(s),
         consumer_auto_offset_reset="earliest",
         topic_allow_declare=True,
     )

@@ -73,6 +73,7 @@ class Settings:
     # Web (contract §7)
     web_port: int = _doc("HTTP port of the worker", default=6066)
     web_bind: str = _doc("HTTP bind address", default="127.0.0.1")
+    web_host: str = _doc("host name other workers use to reach this one (forwarded /devices requests); default: the bind address, or the machine's host name when binding all interfaces", default="")
     admin_token: str = _doc("bearer token of the admin routes; unset disables them", default="", repr=False)
     ingest_token: str = _doc("bearer token of POST /clicks; unset disables it", default="", repr=False)
     max_body_bytes: int = _doc("largest accepted HTTP request body", default=1048576)
