@@ -1,0 +1,90 @@
+"""The agents without a broker (Faust's `test_context`): one stage's output feeds the next.
+
+Topic sends are captured instead of produced; tables use the memory store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from fraudapp import agents
+from fraudapp.app import app, settings
+
+Sent = list[tuple[str, dict[str, Any]]]
+
+
+@pytest.fixture
+async def sent(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Sent]:
+    # pytest-asyncio 1.x has no event_loop fixture: bind the app to the running loop.
+    app.loop = asyncio.get_running_loop()
+    app.finalize()
+    app.flow_control.resume()
+    captured: Sent = []
+
+    async def capture(topic: Any, **kwargs: Any) -> None:
+        captured.append((topic.get_topic_name(), kwargs))
+
+    monkeypatch.setattr(type(agents.topics.verdicts), "send", capture)
+    yield captured
+
+
+def of(sent: Sent, topic: str) -> list[dict[str, Any]]:
+    return [kw for name, kw in sent if name == topic]
+
+
+async def run_pipeline(sent: Sent, raw_clicks: list[tuple[bytes | None, bytes]]) -> list[dict[str, Any]]:
+    """clicks -> check_devices -> check_duplicates -> judge_clicks; returns the verdicts."""
+    async with agents.check_devices.test_context() as stage:
+        for key, value in raw_clicks:
+            await stage.put(value, key=key)
+    async with agents.check_duplicates.test_context() as stage:
+        for kw in of(sent, agents.topics.by_click_id.get_topic_name()):
+            await stage.put(kw["value"], key=kw["key"])
+    async with agents.judge_clicks.test_context() as stage:
+        for kw in of(sent, agents.topics.by_session.get_topic_name()):
+            await stage.put(kw["value"], key=kw["key"])
+    return [orjson.loads(kw["value"]) for kw in of(sent, settings.topic_verdicts)]
+
+
+def click(cid: str, device: str, ts: float, **extra: Any) -> tuple[bytes, bytes]:
+    body = {"click_id": cid, "ts": ts, "device_id": device, "ip": "93.184.216.34",
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0 Safari/537.36", "fingerprint": "fp",
+            "mouse": {"moves": 12, "duration_ms": 900, "straightness": 0.5}, **extra}
+    return device.encode(), orjson.dumps(body)
+
+
+async def test_third_click_of_a_device_in_ten_seconds_is_spam(sent: Sent) -> None:
+    t = time.time()
+    verdicts = await run_pipeline(sent, [click(f"u{i}", "unit-dev-1", t + i) for i in range(3)])
+    assert [v["fraud_types"] for v in verdicts] == [[], [], ["click_spam"]]
+    assert verdicts[2]["reasons"][0]["detail"] == "3rd click in 10 s (limit 2)"
+
+
+async def test_replayed_click_is_a_duplicate(sent: Sent) -> None:
+    t = time.time()
+    replay = click("unit-dup", "unit-dev-2", t)
+    verdicts = await run_pipeline(sent, [replay, replay])
+    assert [v["fraud_types"] for v in verdicts] == [[], ["duplicate_click"]]
+
+
+async def test_bad_input_goes_to_the_dead_letter_topic(sent: Sent) -> None:
+    verdicts = await run_pipeline(sent, [(b"k", b"{oops"), (None, b"")])
+    assert verdicts == []
+    dead = [orjson.loads(kw["value"]) for kw in of(sent, settings.topic_dlq)]
+    assert [d["error"] for d in dead] == ["not_json", "empty"]
+    assert dead[0]["value"] == "{oops" and dead[0]["key"] == "k"
+
+
+async def test_click_keyed_otherwise_is_rekeyed_to_its_device(sent: Sent) -> None:
+    _, value = click("unit-rekey", "unit-dev-3", time.time())
+    async with agents.check_devices.test_context() as stage:
+        await stage.put(value, key=b"not-the-device")
+    (forwarded,) = of(sent, agents.topics.clicks_rekeyed.get_topic_name())
+    assert forwarded["key"] == b"unit-dev-3" and forwarded["value"] == value
+    assert agents.SOURCE_HEADER in forwarded["headers"]
