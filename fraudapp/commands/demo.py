@@ -1,0 +1,166 @@
+"""`fraudapp demo`: broker + worker + simulated traffic + accuracy table, then a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fraudapp.settings import Settings
+
+FAUST = str(Path(sys.executable).with_name("faust"))
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Worker:
+    """One `faust -A fraudapp worker` in its own process group (so that stop() takes
+    everything it started with it)."""
+
+    def __init__(self, env: dict[str, str], log: Path, web_port: int) -> None:
+        self.log = log
+        self.web_port = web_port
+        self.proc = subprocess.Popen([FAUST, "-A", "fraudapp", "worker", "-l", "warning"], env=env,
+                                     stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    def healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-15:])
+            raise click.ClickException(f"the worker exited with {self.proc.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=1) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.healthy():
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"the worker was not healthy after {timeout:.0f} s (log: {self.log})")
+            time.sleep(0.25)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        except ProcessLookupError:
+            pass
+
+
+async def _traffic(traffic: Any, bootstrap: str, settings: Settings, rate: float, quiet: bool) -> list[dict]:
+    from fraudapp.simulation.display import LiveProgress
+    from fraudapp.simulation.kafkaio import SimTopics, VerdictWatcher, ensure_topics
+    from fraudapp.simulation.runner import run_traffic
+
+    topics = SimTopics.from_settings(settings)
+    await ensure_topics(bootstrap, topics, settings.partitions, settings.replication_factor)
+    watcher = VerdictWatcher(bootstrap, topics.verdicts)
+    try:
+        await watcher.start(timeout=60)
+        with LiveProgress("demo", watcher, enabled=not quiet) as live:
+            return await run_traffic(traffic, bootstrap, topics, rate=rate, progress=live.update,
+                                     status=live.status, watcher=watcher)
+    finally:
+        await watcher.stop()
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command()
+@click.option("--duration", type=click.FloatRange(1), default=60.0, show_default=True, help="Seconds of traffic.")
+@click.option("--rate", type=click.FloatRange(1), default=200.0, show_default=True, help="Clicks per second.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--mix", default=None, help="Population shares (see `fraudapp simulate --help`).")
+@click.option("--broker", default=None, help="Use this Kafka instead of starting a local one.")
+@click.option("--kafka-port", type=int, default=None, help="Port of the local broker (default: 9092 or a free one).")
+@click.option("--web-port", type=int, default=6066, show_default=True, help="Worker HTTP port (dashboard).")
+@click.option("--keep-files", is_flag=True, help="Keep the demo's temp dir (logs, truth, report).")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def command(duration: float, rate: float, seed: int, mix: str | None, broker: str | None, kafka_port: int | None,
+            web_port: int, keep_files: bool, quiet: bool) -> None:
+    """Run the whole thing locally: a Kafka broker, one detector worker, simulated traffic
+    for --duration seconds with a live summary, then the accuracy table. Everything it
+    started is stopped at the end, also on Ctrl-C."""
+    from fraudapp.commands.evaluate import load_outputs, print_report
+    from fraudapp.commands.simulate import build_traffic
+    from fraudapp.evaluation import evaluate, index_outputs
+    from fraudapp.simulation.kafkaio import SimTopics, SimulationError, bootstrap_of
+    from fraudapp.simulation.runner import write_jsonl
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C does
+    tmp = Path(tempfile.mkdtemp(prefix="fraudapp-demo-"))
+    cluster = None
+    worker: Worker | None = None
+    try:
+        if broker is None:
+            from fraudapp import localkafka
+
+            port = kafka_port or (localkafka.DEFAULT_PORT if _port_free(localkafka.DEFAULT_PORT) else _free_port())
+            click.echo(f"starting a local Kafka broker on 127.0.0.1:{port} (first run downloads its jars) ...")
+            cluster = localkafka.start(port, tmp / "kafka", controller_port=_free_port())
+            broker = cluster.url
+        if not _port_free(web_port):
+            web_port = _free_port()
+        token = secrets.token_urlsafe(12)
+        env = dict(os.environ, FRAUDAPP_BROKER=broker, FRAUDAPP_WEB_PORT=str(web_port),
+                   FRAUDAPP_ADMIN_TOKEN=token, FRAUDAPP_DATADIR=str(tmp / "worker"),
+                   FRAUDAPP_TABLEDIR=str(tmp / "tables"))
+        settings = Settings.from_env(env)
+        click.echo("starting a fraudapp worker ...")
+        worker = Worker(env, tmp / "worker.log", web_port)
+        worker.wait_healthy(120)
+        click.echo(f"dashboard: http://127.0.0.1:{web_port}/dashboard   (admin token for this demo: {token})")
+        traffic = build_traffic(None, duration, rate, seed, mix, None, None, settings)
+        bootstrap = bootstrap_of(broker)
+        truth = asyncio.run(_traffic(traffic, bootstrap, settings, rate, quiet))
+        write_jsonl(str(tmp / "truth.jsonl"), truth)
+        click.echo("traffic done; evaluating ...")
+        verdicts, dead = load_outputs(truth, bootstrap, SimTopics.from_settings(settings), 60, quiet)
+        print_report(evaluate(truth, index_outputs(verdicts, dead)))
+    except SimulationError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted: stopping", err=True)
+    finally:
+        if worker is not None:
+            worker.stop()
+        if cluster is not None:
+            cluster.stop()
+        if keep_files:
+            click.echo(f"files kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    click.echo("stopped the worker" + (" and the broker" if cluster is not None else ""))
