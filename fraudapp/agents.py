@@ -18,7 +18,7 @@ import orjson
 
 from fraudapp import alerts as alert_rule
 from fraudapp import metrics, tables
-from fraudapp.app import app, settings
+from fraudapp.app import app, events, settings
 from fraudapp.blacklist_updates import parse_update
 from fraudapp.deadletters import dead_letter
 from fraudapp.models import Features
@@ -114,7 +114,7 @@ def _source_of(event: faust.types.EventT) -> tuple[str, int, int]:
 @app.agent(topics.device_input)
 async def check_devices(stream: faust.StreamT[bytes]) -> None:
     """Validate, count the device's recent clicks, forward keyed by click_id."""
-    async for event in stream.events():
+    async for event in events(stream):
         msg = event.message
         click = parse_click(event.value, s.max_click_bytes)
         if isinstance(click, Rejection):
@@ -143,7 +143,7 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
 @app.agent(topics.by_click_id)
 async def check_duplicates(stream: faust.StreamT[bytes]) -> None:
     """Remember each click_id's first acceptance; mark replays; forward keyed by session."""
-    async for event in stream.events():
+    async for event in events(stream):
         inflight = InFlight.decode(event.value)
         click = inflight.click
         entry = DedupEntry.from_json(tables.click_ids.get(click.click_id))
@@ -159,7 +159,7 @@ async def check_duplicates(stream: faust.StreamT[bytes]) -> None:
 @app.agent(topics.by_session)
 async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
     """Count the session's clicks on the URL, apply the rules, write the verdict."""
-    async for event in stream.events():
+    async for event in events(stream):
         inflight = InFlight.decode(event.value)
         click = inflight.click
         session_prior = None
@@ -203,7 +203,7 @@ def record_verdict_metrics(verdict: dict[str, Any], received_at: float, now: flo
 @app.agent(topics.alert_scopes)
 async def raise_alerts(stream: faust.StreamT[bytes]) -> None:
     """Count judged clicks per campaign/publisher window; alert once when a window closes."""
-    async for event in stream.events():
+    async for event in events(stream):
         partition = event.message.partition
         record = orjson.loads(event.value)
         scope = event.key.decode()
@@ -270,7 +270,7 @@ def _alert_items(partition: int) -> list[tuple[str, dict[str, Any]]]:
 @app.agent(topics.blacklist_updates)
 async def apply_blacklist_updates(stream: faust.StreamT[bytes]) -> None:
     """Apply add/remove entries to the global blacklist table (and this worker's index)."""
-    async for event in stream.events():
+    async for event in events(stream):
         update = parse_update(event.value, now=time.time())
         if isinstance(update, Rejection):
             await reject(event, update)
