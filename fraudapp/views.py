@@ -168,14 +168,40 @@ class Stats(View):
         return self.json(body)
 
 
+_producer_knows: set[str] = set()
+
+
+async def _producer_metadata(topic: str) -> bool:
+    """Make Faust's producer learn `topic`'s partitions (topic_route hashes with them).
+
+    Its metadata only holds topics it has sent to; a worker that never re-keyed a click
+    does not know clicks-by-device, and topic_route would fail with a TypeError.
+    """
+    if topic in _producer_knows:
+        return True
+    try:
+        # `_ensure_producer` is the aiokafka producer under Faust's (no public accessor).
+        producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+        await asyncio.wait_for(producer.partitions_for(topic), 5.0)
+    except (KafkaError, TimeoutError):
+        return False
+    _producer_knows.add(topic)
+    return True
+
+
 @app.page("/devices/{device_id}")
 class Device(View):
     # Not `table_route`: the tables' keys are JSON-serialized ('"d1"'), so Faust's router
     # would hash the quoted key and pick the wrong worker. The device's partition is that
     # of its raw id on the co-partitioned clicks-by-device topic, whose owner also owns
     # the device's partition of every device table.
-    @app.topic_route(topic=topics.clicks_rekeyed, match_info="device_id")
     async def get(self, request: Request, device_id: str) -> Response:
+        if not await _producer_metadata(topics.clicks_rekeyed.get_topic_name()):
+            return _error(self, 503, "partition metadata not available yet, retry shortly")
+        return await self.routed_get(request, device_id)
+
+    @app.topic_route(topic=topics.clicks_rekeyed, match_info="device_id")
+    async def routed_get(self, request: Request, device_id: str) -> Response:
         times = [float(t) for t in (tables.device_clicks.get(device_id) or ())]
         window = settings.click_spam_window_seconds
         latest = max(times) if times else None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -28,32 +27,6 @@ from fraudapp.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def bootstrap_servers(broker: str) -> list[str]:
-    """`kafka://h1:9092;kafka://h2:9092` (Faust's form) -> ["h1:9092", "h2:9092"]."""
-    out = []
-    for part in broker.replace(",", ";").split(";"):
-        part = part.strip()
-        if part:
-            out.append(part.split("://", 1)[-1].rstrip("/"))
-    return out
-
-
-def client_options(s: Settings) -> dict[str, Any]:
-    """aiokafka connection options equivalent to the Faust app's."""
-    opts: dict[str, Any] = {"bootstrap_servers": bootstrap_servers(s.broker)}
-    if s.security_protocol != "PLAINTEXT":
-        opts["security_protocol"] = s.security_protocol
-    if s.security_protocol in ("SSL", "SASL_SSL"):
-        opts["ssl_context"] = ssl.create_default_context(cafile=s.ssl_cafile or None)
-    if s.security_protocol.startswith("SASL"):
-        opts.update(
-            sasl_mechanism=s.sasl_mechanism or "PLAIN",
-            sasl_plain_username=s.sasl_username,
-            sasl_plain_password=s.sasl_password,
-        )
-    return opts
-
-
 class Publisher(mode.Service):
     """An idempotent producer, started with the worker; `send` waits for the broker's ack."""
 
@@ -64,7 +37,7 @@ class Publisher(mode.Service):
 
     async def on_start(self) -> None:
         self.producer = AIOKafkaProducer(
-            acks="all", enable_idempotence=True, linger_ms=2, **client_options(self.settings)
+            acks="all", enable_idempotence=True, linger_ms=2, **self.settings.kafka_client_options()
         )
         await self.producer.start()
 
@@ -109,7 +82,7 @@ class TopicTap(mode.Service):
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset="latest",
-            **client_options(self.settings),
+            **self.settings.kafka_client_options(),
         )
         await self.consumer.start()
 
