@@ -15,21 +15,7 @@ from aiokafka import AIOKafkaProducer
 from fraudapp.blacklist_updates import KINDS, update_from_obj
 from fraudapp.settings import Settings
 from fraudapp.validate import Rejection
-
-
-def _guess_kind(value: str) -> str:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(value)
-        return "ip"
-    except ValueError:
-        pass
-    try:
-        ipaddress.ip_network(value, strict=False)
-        return "cidr"
-    except ValueError:
-        return "device"
+from fraudapp.web.requests import infer_kind
 
 
 def _check(update: dict[str, Any]) -> None:
@@ -79,7 +65,7 @@ def command() -> None:
 @broker_option
 def add(value: str, kind: str | None, reason: str, ttl_seconds: float | None, broker: str | None) -> None:
     """Blacklist an IP, CIDR range, device or wallet."""
-    update = {"op": "add", "kind": kind or _guess_kind(value), "value": value, "reason": reason,
+    update = {"op": "add", "kind": kind or infer_kind(value), "value": value, "reason": reason,
               "ttl_seconds": ttl_seconds}
     _run([update], broker)
 
@@ -90,7 +76,7 @@ def add(value: str, kind: str | None, reason: str, ttl_seconds: float | None, br
 @broker_option
 def remove(value: str, kind: str | None, broker: str | None) -> None:
     """Remove an entry."""
-    _run([{"op": "remove", "kind": kind or _guess_kind(value), "value": value}], broker)
+    _run([{"op": "remove", "kind": kind or infer_kind(value), "value": value}], broker)
 
 
 @command.command()
@@ -112,7 +98,7 @@ def load(file: Path, kind: str | None, reason: str, broker: str | None) -> None:
                 raise click.ClickException(f"{file}:{number}: not JSON: {exc}") from None
         else:
             value = line.split()[0]
-            update = {"op": "add", "kind": kind or _guess_kind(value), "value": value, "reason": reason}
+            update = {"op": "add", "kind": kind or infer_kind(value), "value": value, "reason": reason}
         updates.append(update)
     if not updates:
         click.echo(f"{file}: no entries", err=True)
