@@ -45,7 +45,7 @@ class Worker:
     def __init__(self, env: dict[str, str], log: Path, web_port: int) -> None:
         self.log = log
         self.web_port = web_port
-        self.proc = subprocess.Popen([FAUST, "-A", "fraudapp", "worker", "-l", "warning"], env=env,
+        self.proc = subprocess.Popen([FAUST, "-A", "fraudapp", "worker", "-l", "warn"], env=env,
                                      stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
 
     def healthy(self) -> bool:
