@@ -14,6 +14,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "replay": "replay",
     "demo": "demo",
+    "bench": "bench",
 }
 
 

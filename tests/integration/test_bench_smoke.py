@@ -1,0 +1,56 @@
+"""`fraudapp bench` in miniature: a few hundred clicks through the ceiling and fraudapp on
+the session broker; the JSON has its keys and the ratio is a positive number."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+FRAUDAPP = str(Path(sys.executable).with_name("fraudapp"))
+
+
+def test_bench_smoke(kafka_broker, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [FRAUDAPP, "bench", "--broker", kafka_broker.bootstrap, "--systems", "ceiling,fraudapp",
+         "-n", "300", "--latency-seconds", "1.5", "--timeout", "45", "--json", str(out),
+         "--results-dir", str(tmp_path / "results")],
+        capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    assert elapsed < 60, f"smoke bench took {elapsed:.0f} s"
+    doc = json.loads(out.read_text())
+
+    for key in ("throughput", "ratios", "latency_ms", "rss_mb", "cpu_s_per_1k", "rates"):
+        assert key in doc, key
+    assert set(doc["ratios"]) == {"fraudapp_vs_ceiling", "fraudapp_vs_quix", "fraudapp_vs_redis"}
+    for system in ("ceiling", "fraudapp"):
+        assert doc["throughput"][system] > 0
+        assert doc["outputs"][system] == 300
+        assert doc["rss_mb"][system] > 0
+        # a few hundred clicks may all fall between two 10 ms CPU ticks: only its presence counts
+        assert doc["cpu_s_per_1k"][system] >= 0
+    ratio = doc["ratios"]["fraudapp_vs_ceiling"]
+    assert isinstance(ratio, float) and ratio > 0 and math.isfinite(ratio)
+    # Systems that were not run have no ratio; any ratio present is a positive number.
+    for value in doc["ratios"].values():
+        assert value is None or value > 0
+
+    assert len(doc["latency_ms"]) == 3
+    for by_quantile in doc["latency_ms"].values():
+        assert set(by_quantile) == {"p50", "p99", "p999"}
+        assert 0 < by_quantile["p50"] <= by_quantile["p99"] <= by_quantile["p999"]
+    assert set(doc["latency_ms_by_system"]) == {"fraudapp", "ceiling"}
+
+    tables = list((tmp_path / "results").glob("*.md"))
+    assert len(tables) == 1 and "| fraudapp |" in tables[0].read_text()
