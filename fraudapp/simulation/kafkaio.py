@@ -25,6 +25,7 @@ from fraudapp.settings import Settings
 
 Position = tuple[str, int, int]
 log = logging.getLogger(__name__)
+DRAIN_SECONDS = 3.0
 
 
 class SimulationError(RuntimeError):
@@ -262,6 +263,9 @@ async def collect_outputs(
         while True:
             if final_ends is None and answered >= wanted:
                 final_ends = await consumer.end_offsets(tps)
+                # Read on to the end for second answers, but briefly: an open transaction
+                # can hold read_committed below the high watermark for a while.
+                deadline = min(deadline, time.monotonic() + DRAIN_SECONDS)
             if final_ends is not None and await _all_at(consumer, final_ends):
                 break
             if time.monotonic() > deadline:
