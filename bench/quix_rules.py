@@ -1,6 +1,6 @@
 """The hard rules of CONTRACT.md §4 written the idiomatic Quix Streams 3.x way:
 StreamingDataFrame, stateful `apply` with Quix's own RocksDB state (and its changelogs),
-`group_by` for the repartitions (device -> click_id -> session), `to_topic` for verdicts.
+`to_topic` + a dataframe per stage for the repartitions (device -> click_id -> session), `to_topic` for verdicts.
 Same three stages as fraudapp; the blacklist is an in-memory lookup loaded at start.
 
     python bench/quix_rules.py --bootstrap 127.0.0.1:9092 --input clicks --output out \
@@ -78,13 +78,24 @@ def main() -> None:
             device_blacklisted=click["device_id"] in blacklist.devices,
         )
 
-    sdf = app.dataframe(clicks)
-    sdf = sdf.apply(count_device, stateful=True)
-    sdf = sdf.group_by(lambda c: c["click_id"], name="by_click_id")
-    sdf = sdf.apply(dedup, stateful=True)
-    sdf = sdf.group_by(lambda c: c.get("session_id") or c["click_id"], name="by_session")
-    sdf = sdf.apply(session_url, stateful=True)
-    sdf.to_topic(verdicts, key=lambda v: v["device_id"])
+    # Quix allows one group_by per chain, so the second repartition is an explicit topic
+    # read by a second dataframe of the same Application (one process, as fraudapp).
+    by_click_id = app.topic(f"{args.group}-by-click-id", key_serializer="str", value_serializer="json",
+                            key_deserializer="str", value_deserializer="json")  # fmt: skip
+    by_session = app.topic(f"{args.group}-by-session", key_serializer="str", value_serializer="json",
+                           key_deserializer="str", value_deserializer="json")  # fmt: skip
+
+    devices = app.dataframe(clicks)
+    devices = devices.apply(count_device, stateful=True)
+    devices.to_topic(by_click_id, key=lambda c: c["click_id"])
+
+    ids = app.dataframe(by_click_id)
+    ids = ids.apply(dedup, stateful=True)
+    ids.to_topic(by_session, key=lambda c: c.get("session_id") or c["click_id"])
+
+    sessions = app.dataframe(by_session)
+    sessions = sessions.apply(session_url, stateful=True)
+    sessions.to_topic(verdicts, key=lambda v: v["device_id"])
     print("READY", flush=True)
     app.run()
 

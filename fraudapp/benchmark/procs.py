@@ -112,5 +112,12 @@ class Sampler:
     def cpu_between(self, t0: float, t1: float) -> float:
         return self.cpu_at(t1) - self.cpu_at(t0)
 
+    def busy(self, seconds: float = 1.0) -> float:
+        """Cores in use over the last `seconds` (sum over the sampled processes)."""
+        if len(self.t) < 2:
+            return 1.0
+        t1 = self.t[-1]
+        return self.cpu_between(t1 - seconds, t1) / seconds
+
     def peak_rss_mb(self) -> float:
         return max(self.rss, default=0.0) / 2**20
