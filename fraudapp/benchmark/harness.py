@@ -448,7 +448,7 @@ def markdown(doc: dict[str, Any]) -> str:
         def fmt(x: float | None, spec: str) -> str:
             return "–" if x is None else format(x, spec)
 
-        lines.append(f"| {s} | {fmt(tp, ',.0f')} | {fmt(ratio, '.2f')} | {fmt(cpu, '.2f')} | {fmt(rss, '.0f')} | {note} |")
+        lines.append(f"| {s} | {fmt(tp, ',.0f')} | {fmt(ratio, '.2f')} | {fmt(cpu, '.3f')} | {fmt(rss, '.0f')} | {note} |")
     if doc["latency_ms_by_system"]:
         rates = list(doc["rates"].items())
         lines += ["", "Latency, produce → verdict visible to a consumer (redis: HTTP request → answer), ms, p50 / p99 / p99.9:", ""]

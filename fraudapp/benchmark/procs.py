@@ -59,7 +59,7 @@ class Sampler:
     """CPU seconds (user+system, process and its children) and RSS of some pids, every
     `interval` seconds, in a thread (so that a busy event loop does not skew it)."""
 
-    def __init__(self, pids: list[int], interval: float = 0.1) -> None:
+    def __init__(self, pids: list[int], interval: float = 0.02) -> None:
         self.procs = [psutil.Process(p) for p in pids]
         self.interval = interval
         self.t: list[float] = []
