@@ -16,9 +16,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from quixstreams import Application, State  # noqa: E402
-
-import rules_common as rules  # noqa: E402
+import rules_common as rules
+from quixstreams import Application, State
 
 
 def main() -> None:

@@ -19,11 +19,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import orjson  # noqa: E402
-import redis.asyncio as aioredis  # noqa: E402
-from aiohttp import web  # noqa: E402
-
-import rules_common as rules  # noqa: E402
+import orjson
+import redis.asyncio as aioredis
+import rules_common as rules
+from aiohttp import web
 
 
 def build_app(redis_port: int, blacklist: list[dict]) -> web.Application:

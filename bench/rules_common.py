@@ -47,8 +47,15 @@ def prune_and_count(stamps: list[float], ts: float, window: float) -> int:
     return sum(1 for s in stamps if ts - window <= s <= ts)
 
 
-def verdict(click: dict, *, device_prior: int, duplicate: bool, session_prior: int | None,
-            ip_blacklisted: bool, device_blacklisted: bool) -> dict:
+def verdict(
+    click: dict,
+    *,
+    device_prior: int,
+    duplicate: bool,
+    session_prior: int | None,
+    ip_blacklisted: bool,
+    device_blacklisted: bool,
+) -> dict:
     types = []
     if ip_blacklisted:
         types.append("ip_blacklist")

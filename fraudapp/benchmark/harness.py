@@ -83,13 +83,15 @@ class Progress:
         self.out(text)
 
     def status(self, text: str) -> None:
-        now = time.monotonic()
+        """A progress line: redrawn in place on a terminal, every 5 s otherwise."""
         if self.tty:
             sys.stderr.write("\r\033[K" + text)
             sys.stderr.flush()
-        elif now - self._last >= 5:
+            return
+        now = time.monotonic()
+        if now - self._last >= 5:
+            self._last = now
             self.out(text)
-        self._last = now if not self.tty or now - self._last >= 5 else self._last
 
 
 class Run:
@@ -153,7 +155,9 @@ class Run:
         if system == "fraudapp":
             bl = self.topic(system, "blacklist-updates")
             await kafkaio.create_topics(self.bootstrap, [bl], 1)
-            await kafkaio.produce(self.bootstrap, bl, [(e["value"].encode(), orjson.dumps(e)) for e in self.traffic.blacklist])
+            await kafkaio.produce(
+                self.bootstrap, bl, [(e["value"].encode(), orjson.dumps(e)) for e in self.traffic.blacklist]
+            )
         self.p.status(f"{system}: producing the backlog of {cfg.n:,} clicks")
         await kafkaio.produce(self.bootstrap, inp, self.traffic.clicks)
         watcher = kafkaio.Watcher(self.bootstrap, out)
@@ -269,7 +273,9 @@ class Run:
             "n": len(lat),
             "lost": sent - len(lat),
         }
-        self.p.line(f"{system}: at {rate:,.0f} clicks/s p50 {ms['p50']} ms, p99 {ms['p99']} ms, p99.9 {ms['p999']} ms (n={len(lat)})")
+        self.p.line(
+            f"{system}: at {rate:,.0f} clicks/s p50 {ms['p50']} ms, p99 {ms['p99']} ms, p99.9 {ms['p999']} ms (n={len(lat)})"
+        )
         return ms
 
     # ------------------------------------------------------------------ redis
@@ -407,20 +413,29 @@ def report(cfg: Config, results: dict[str, Result], rates: list[float], meta: di
     return {
         "version": 1,
         "meta": meta,
-        "config": {"n": cfg.n, "partitions": cfg.partitions, "seed": cfg.seed, "quick": cfg.quick,
-                   "latency_seconds": cfg.latency_seconds, "redis_concurrency": cfg.redis_concurrency,
-                   "systems": list(cfg.systems)},  # fmt: skip
+        "config": {
+            "n": cfg.n,
+            "partitions": cfg.partitions,
+            "seed": cfg.seed,
+            "quick": cfg.quick,
+            "latency_seconds": cfg.latency_seconds,
+            "redis_concurrency": cfg.redis_concurrency,
+            "systems": list(cfg.systems),
+        },
         "throughput": tp,
         "ratios": {
             "fraudapp_vs_ceiling": _ratio(fr, tp.get("ceiling")),
             "fraudapp_vs_quix": _ratio(fr, tp.get("quix")),
             "fraudapp_vs_redis": _ratio(fr, tp.get("redis")),
         },
-        "rates": {f"{int(f * 100)}%": int(r) for f, r in zip(cfg.rate_fractions, rates, strict=False)} if not cfg.rates
+        "rates": {f"{int(f * 100)}%": int(r) for f, r in zip(cfg.rate_fractions, rates, strict=False)}
+        if not cfg.rates
         else {str(int(r)): int(r) for r in rates},
         "latency_ms": {k: {q: v[q] for q in ("p50", "p99", "p999")} for k, v in fraud_lat.items()},
         "latency_ms_by_system": {s: r.latency for s, r in results.items() if r.latency},
-        "cpu_s_per_1k": {s: (round(r.cpu_s_per_1k, 3) if r.cpu_s_per_1k is not None else None) for s, r in results.items()},
+        "cpu_s_per_1k": {
+            s: (round(r.cpu_s_per_1k, 3) if r.cpu_s_per_1k is not None else None) for s, r in results.items()
+        },
         "rss_mb": {s: (round(r.rss_mb, 1) if r.rss_mb else None) for s, r in results.items()},
         "outputs": {s: r.outputs for s, r in results.items()},
         "throughput_span": {s: r.clock for s, r in results.items() if r.clock},
@@ -445,26 +460,44 @@ def markdown(doc: dict[str, Any]) -> str:
         ratio = _ratio(fr, tp)
         note = doc["skipped"].get(s) or doc["errors"].get(s) or ""
         cpu, rss = doc["cpu_s_per_1k"].get(s), doc["rss_mb"].get(s)
+
         def fmt(x: float | None, spec: str) -> str:
             return "–" if x is None else format(x, spec)
 
-        lines.append(f"| {s} | {fmt(tp, ',.0f')} | {fmt(ratio, '.2f')} | {fmt(cpu, '.3f')} | {fmt(rss, '.0f')} | {note} |")
+        lines.append(
+            f"| {s} | {fmt(tp, ',.0f')} | {fmt(ratio, '.2f')} | {fmt(cpu, '.3f')} | {fmt(rss, '.0f')} | {note} |"
+        )
     if doc["latency_ms_by_system"]:
         rates = list(doc["rates"].items())
-        lines += ["", "Latency, produce → verdict visible to a consumer (redis: HTTP request → answer), ms, p50 / p99 / p99.9:", ""]
-        lines.append("| system | " + " | ".join(f"{label} = {r:,}/s" if label != str(r) else f"{r:,}/s" for label, r in rates) + " |")
+        lines += [
+            "",
+            "Latency, produce → verdict visible to a consumer (redis: HTTP request → answer), ms, p50 / p99 / p99.9:",
+            "",
+        ]
+        lines.append(
+            "| system | "
+            + " | ".join(f"{label} = {r:,}/s" if label != str(r) else f"{r:,}/s" for label, r in rates)
+            + " |"
+        )
         lines.append("|---|" + "---:|" * len(rates))
         for s, by_rate in doc["latency_ms_by_system"].items():
             cells = []
             for _, r in rates:
                 v = by_rate.get(str(r))
-                cells.append(f"{v['p50']:.0f} / {v['p99']:.0f} / {v['p999']:.0f}" + (f" ({v['lost']} lost)" if v.get("lost") else "") if v else "–")
+                cells.append(
+                    f"{v['p50']:.0f} / {v['p99']:.0f} / {v['p999']:.0f}"
+                    + (f" ({v['lost']} lost)" if v.get("lost") else "")
+                    if v
+                    else "–"
+                )
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
 
 
-async def bench(cfg: Config, bootstrap: str, progress: Progress, workdir: Path | None = None) -> tuple[dict[str, Any], Path]:
+async def bench(
+    cfg: Config, bootstrap: str, progress: Progress, workdir: Path | None = None
+) -> tuple[dict[str, Any], Path]:
     work = workdir or Path(tempfile.mkdtemp(prefix="fraudapp-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     run = Run(cfg, bootstrap, work, progress)

@@ -4,6 +4,7 @@ watcher that sees outputs as any consumer would."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import defaultdict, deque
 
@@ -78,10 +79,8 @@ class Watcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
         if self._consumer is not None:
             await self._consumer.stop()
 

@@ -74,12 +74,28 @@ class _Gen:
         r = self.rng
         return f"{r.randint(11, 190)}.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}"
 
-    def click(self, device: str, *, ts: float, ip: str | None = None, session: str | None = None,
-              url: str | None = None, ua: str | None = None, human: bool = True) -> dict:
+    def click(
+        self,
+        device: str,
+        *,
+        ts: float,
+        ip: str | None = None,
+        session: str | None = None,
+        url: str | None = None,
+        ua: str | None = None,
+        human: bool = True,
+    ) -> dict:
         r = self.rng
         campaign = r.randrange(20)
-        mouse = ({"moves": r.randint(8, 120), "duration_ms": r.randint(400, 9000), "straightness": round(r.uniform(0.2, 0.9), 3)}
-                 if human else {"moves": r.randint(0, 2), "duration_ms": r.randint(0, 80), "straightness": 1.0})
+        mouse = (
+            {
+                "moves": r.randint(8, 120),
+                "duration_ms": r.randint(400, 9000),
+                "straightness": round(r.uniform(0.2, 0.9), 3),
+            }
+            if human
+            else {"moves": r.randint(0, 2), "duration_ms": r.randint(0, 80), "straightness": 1.0}
+        )
         return {
             "click_id": self.click_id(),
             "ts": round(ts, 3),
@@ -101,7 +117,9 @@ class _Gen:
         return self.t
 
 
-def generate(n: int, seed: int = 7, run: str = "b", start_ts: float = 1.7e9, events_per_second: float = 500.0) -> Traffic:
+def generate(
+    n: int, seed: int = 7, run: str = "b", start_ts: float = 1.7e9, events_per_second: float = 500.0
+) -> Traffic:
     """Exactly `n` clicks in production order (event time increasing, with small bursts)."""
     g = _Gen(seed, run, start_ts, events_per_second)
     r = g.rng
@@ -109,7 +127,9 @@ def generate(n: int, seed: int = 7, run: str = "b", start_ts: float = 1.7e9, eve
     bad_devices = [g.device() for _ in range(max(2, n // 400))]
     bad_ips = [f"198.51.100.{i}" for i in range(1, 21)]
     blacklist = [{"op": "add", "kind": "ip", "value": ip, "reason": "bench", "ttl_seconds": None} for ip in bad_ips]
-    blacklist += [{"op": "add", "kind": "device", "value": d, "reason": "bench", "ttl_seconds": None} for d in bad_devices]
+    blacklist += [
+        {"op": "add", "kind": "device", "value": d, "reason": "bench", "ttl_seconds": None} for d in bad_devices
+    ]
     blacklist.append({"op": "add", "kind": "cidr", "value": BLACKLIST_CIDR, "reason": "bench", "ttl_seconds": None})
     out: list[dict] = []
     while len(out) < n:
