@@ -1,0 +1,243 @@
+"""Traffic, a brute-force reference and a verifier for the reliability tests.
+
+Traffic is chosen so that the expected hard-rule labels do not depend on cross-partition
+order: every click is keyed by its device (so a device's clicks keep their order), no
+session, no blacklist, unique click ids, a human User-Agent. Its only hard rule is then
+click_spam, computed here by brute force in production order. A share of the input is
+malformed (-> clicks-dlq) and some devices send unkeyed single clicks (re-keyed path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from tests.integration.conftest import Cluster, Worker
+
+HUMAN_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+SPAM_WINDOW, SPAM_THRESHOLD = 10.0, 2
+
+
+@dataclass
+class Traffic:
+    records: list[tuple[bytes | None, bytes]]  # in production order
+    spam: dict[str, bool]  # click_id -> click_spam expected
+    bad: int
+
+
+def make_traffic(n: int, seed: int = 7, span: float = 600.0) -> Traffic:
+    """n inputs: ~1 % malformed, ~1 % unkeyed single clicks, the rest keyed device clicks."""
+    rng = random.Random(seed)
+    devices = [f"dev{i}" for i in range(max(10, n // 40))]
+    t0 = time.time() - span - 60
+    step = span / n
+    history: dict[str, list[float]] = defaultdict(list)
+    records: list[tuple[bytes | None, bytes]] = []
+    spam: dict[str, bool] = {}
+    bad = 0
+    t = t0
+    for i in range(n):
+        t += step
+        r = rng.random()
+        if r < 0.01:
+            records.append((b"bad", b"not json %d" % i))
+            bad += 1
+            continue
+        cid = f"c{i}"
+        if r < 0.02:
+            device, key = f"solo{i}", None  # one click only: never spam, order-free
+        else:
+            device = rng.choice(devices)
+            key = device.encode()
+        # bursts: a device often clicks again within a second or two
+        ts = round(t + (rng.random() * 2 if rng.random() < 0.3 else 0.0), 3)
+        prior = sum(1 for x in history[device] if ts - SPAM_WINDOW <= x <= ts)
+        history[device].append(ts)
+        spam[cid] = prior >= SPAM_THRESHOLD
+        body = {
+            "click_id": cid,
+            "ts": ts,
+            "device_id": device,
+            "ip": "93.184.216.34",
+            "user_agent": HUMAN_UA,
+            "fingerprint": "fp-" + device,
+            "campaign_id": f"camp{i % 5}",
+            "publisher_id": f"pub{i % 3}",
+        }
+        records.append((key, orjson.dumps(body)))
+    return Traffic(records, spam, bad)
+
+
+class Producer(threading.Thread):
+    """Produces the traffic in the background at `rate` records/s (None: as fast as it can)."""
+
+    def __init__(self, cluster: Cluster, traffic: Traffic, rate: float | None = None) -> None:
+        super().__init__(daemon=True)
+        self.cluster, self.traffic, self.rate = cluster, traffic, rate
+        self.sent = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+    async def _run(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.cluster.bootstrap, linger_ms=5, acks="all", enable_idempotence=True
+        )
+        await producer.start()
+        try:
+            topic = self.cluster.topic("clicks")
+            start = time.monotonic()
+            chunk = 200
+            for i in range(0, len(self.traffic.records), chunk):
+                futures = [await producer.send(topic, key=k, value=v) for k, v in self.traffic.records[i : i + chunk]]
+                await asyncio.gather(*futures)
+                self.sent = i + len(futures)
+                if self.rate:
+                    ahead = self.sent / self.rate - (time.monotonic() - start)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+        finally:
+            await producer.stop()
+
+
+async def _collect(bootstrap: str, topics: list[str], done: Any, timeout: float, settle: float) -> list[Any]:
+    """Committed records (read_committed) of `topics` until `done(records)` holds (or
+    `timeout`), then `settle` seconds more and up to the end of every partition."""
+    from aiokafka import TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        group_id=None,
+        max_partition_fetch_bytes=4 << 20,
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not done(out):
+            batch = await consumer.getmany(timeout_ms=500, max_records=20000)
+            for records in batch.values():
+                out.extend(records)
+        settle_until = time.monotonic() + settle
+        while time.monotonic() < settle_until:
+            batch = await consumer.getmany(timeout_ms=200, max_records=20000)
+            for records in batch.values():
+                out.extend(records)
+        end = await consumer.end_offsets(tps)  # read_committed: last stable offsets
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+            batch = await consumer.getmany(timeout_ms=500, max_records=20000)
+            for records in batch.values():
+                out.extend(records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+def collect_outputs(cluster: Cluster, inputs: int, timeout: float, settle: float = 3.0) -> list[Any]:
+    """Verdicts and dead letters once every input has one (or by `timeout`)."""
+
+    state = {"n": 0, "seen": set()}
+
+    def done(records: list[Any]) -> bool:
+        seen = state["seen"]
+        for r in records[state["n"] :]:
+            seen.add(_source(r))
+        state["n"] = len(records)
+        return len(seen) >= inputs
+
+    topics = [cluster.topic("verdicts"), cluster.topic("clicks-dlq")]
+    return asyncio.run(_collect(cluster.bootstrap, topics, done, timeout, settle))
+
+
+def _source(record: Any) -> tuple[int, int]:
+    body = orjson.loads(record.value)
+    if "source" in body:
+        return body["source"][1], body["source"][2]
+    return body["partition"], body["offset"]
+
+
+@dataclass
+class Report:
+    inputs: int
+    outputs: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    duplicates_not_exact: int = 0
+    wrong: int = 0
+    dead_letters: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"inputs={self.inputs} outputs={self.outputs} lost={self.lost} duplicated={self.duplicated} "
+            f"(not exact copies: {self.duplicates_not_exact}) wrong={self.wrong} dead_letters={self.dead_letters}"
+        )
+
+
+def verify(cluster: Cluster, traffic: Traffic, records: list[Any]) -> Report:
+    """Every input offset must have exactly one verdict or dead letter, with the right hard label."""
+    clicks_topic = cluster.topic("clicks")
+    by_source: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    dlq_topic = cluster.topic("clicks-dlq")
+    n_dlq = 0
+    for record in records:
+        body = orjson.loads(record.value)
+        if record.topic == dlq_topic:
+            n_dlq += 1
+            assert body["topic"] == clicks_topic
+        else:
+            assert body["source"][0] == clicks_topic
+        by_source[_source(record)].append(body)
+    report = Report(inputs=len(traffic.records), outputs=len(records), dead_letters=n_dlq)
+    report.lost = len(traffic.records) - len(by_source)
+    for source, outs in by_source.items():
+        if len(outs) > 1:
+            report.duplicated += len(outs) - 1
+            first = {k: x for k, x in outs[0].items() if k not in ("detected_at", "received_at")}
+            if any({k: x for k, x in o.items() if k not in ("detected_at", "received_at")} != first for o in outs[1:]):
+                report.duplicates_not_exact += 1
+                if len(report.examples) < 5:
+                    report.examples.append(f"{source}: {outs}")
+        out = outs[0]
+        if "verdict" in out:
+            expected = traffic.spam.get(out["click_id"])
+            if (
+                expected is None
+                or ("click_spam" in out["fraud_types"]) != expected
+                or "duplicate_click" in out["fraud_types"]
+            ):
+                report.wrong += 1
+                if len(report.examples) < 10:
+                    report.examples.append(f"wrong {source}: expected spam={expected} got {out['fraud_types']}")
+    return report
+
+
+def verdicts_judged(worker: Worker) -> float:
+    """fraudapp_verdicts_total of one worker (0 when not reachable)."""
+    try:
+        with urllib.request.urlopen(worker.url + "/metrics", timeout=1) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(m) for m in re.findall(r"^fraudapp_verdicts_total\{[^}]*\} (\S+)$", text, re.MULTILINE))

@@ -1,0 +1,213 @@
+"""Nothing lost, nothing doubled (issue 7): crashes, state loss, restarts and a paused worker.
+
+Short versions run in the default suite (marked integration); the long ones are marked
+slow: `pytest -m slow tests/reliability -s`. Each test prints its figures (see README.md).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from rocksdict import AccessType, Options, Rdict
+
+from fraudapp.settings import Settings
+from tests.integration.conftest import Cluster, Worker, consume_json, produce_clicks, wait_for
+from tests.reliability.harness import HUMAN_UA, Producer, collect_outputs, make_traffic, verdicts_judged, verify
+
+GUARANTEE = os.environ.get("FRAUDAPP_PROCESSING_GUARANTEE", Settings().processing_guarantee)
+EXACTLY_ONCE = GUARANTEE == "exactly_once"
+SHORT = [pytest.mark.integration, pytest.mark.timeout(600)]
+SLOW = [pytest.mark.slow, pytest.mark.timeout(3600)]
+
+
+def start(cluster: Cluster, name: str, wait: bool = True) -> Worker:
+    return cluster.start_worker(name, wait=wait, FRAUDAPP_PROCESSING_GUARANTEE=GUARANTEE, FRAUDAPP_LOG_LEVEL="INFO")
+
+
+def first_verdict_after_restart(worker: Worker, timeout: float) -> float | None:
+    """Seconds until the restarted worker has judged a click (None: none within timeout)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if worker.proc.poll() is not None:
+            raise AssertionError(f"restarted worker exited:\n{worker.tail()}")
+        if verdicts_judged(worker) > 0:
+            return time.monotonic() - started
+        time.sleep(0.1)
+    return None
+
+
+def check(report: Any) -> None:
+    print("\n" + report.line())
+    for example in report.examples:
+        print("  ", example[:300])
+    assert report.lost == 0, report.line()
+    assert report.wrong == 0, report.line()
+    if EXACTLY_ONCE:
+        assert report.duplicated == 0, report.line()
+    else:
+        assert report.duplicates_not_exact == 0, report.line()
+
+
+# --- crash test ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "n,kills,rate",
+    [pytest.param(3000, 2, 400, marks=SHORT, id="short"), pytest.param(200_000, 20, 1200, marks=SLOW, id="slow")],
+)
+def test_sigkill_random_worker(fraud_cluster: Cluster, n: int, kills: int, rate: float) -> None:
+    rng = random.Random(n + kills)
+    traffic = make_traffic(n)
+    workers = {"w1": start(fraud_cluster, "w1"), "w2": start(fraud_cluster, "w2")}
+    producer = Producer(fraud_cluster, traffic, rate=rate)
+    t_start = time.monotonic()
+    producer.start()
+    production = n / rate
+    moments = sorted(rng.uniform(0.1, 0.9) * production for _ in range(kills))
+    recoveries: list[float | None] = []
+    for moment in moments:
+        time.sleep(max(0.0, moment - (time.monotonic() - t_start)))
+        name = rng.choice(sorted(workers))
+        workers[name].stop(signal.SIGKILL)
+        time.sleep(rng.uniform(0.0, 2.0))
+        workers[name] = start(fraud_cluster, name, wait=False)
+        recoveries.append(first_verdict_after_restart(workers[name], timeout=120))
+    producer.join(timeout=production * 3 + 120)
+    assert producer.error is None and producer.sent == n, producer.error
+    records = collect_outputs(fraud_cluster, n, timeout=max(120.0, n / 100))
+    elapsed = time.monotonic() - t_start
+    report = verify(fraud_cluster, traffic, records)
+    measured = [r for r in recoveries if r is not None]
+    print(
+        f"\n[crash {GUARANTEE}] {n} inputs, {kills} SIGKILLs, {elapsed:.0f} s end to end; restart -> first verdict: "
+        + (f"median {statistics.median(measured):.1f} s, max {max(measured):.1f} s" if measured else "n/a")
+        + f" ({len(measured)}/{len(recoveries)} restarts measured)"
+    )
+    check(report)
+
+
+# --- restart keeps window state ------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_restart_keeps_window_state(fraud_cluster: Cluster, sig: int) -> None:
+    t0 = time.time() - 20
+
+    def click(i: int) -> dict[str, Any]:
+        return {
+            "click_id": f"r{i}",
+            "ts": t0 + i,
+            "device_id": "restart-dev",
+            "ip": "93.184.216.34",
+            "user_agent": HUMAN_UA,
+        }
+
+    worker = start(fraud_cluster, "w1")
+    produce_clicks(fraud_cluster, [click(1), click(2)])
+    assert len(consume_json(fraud_cluster, "verdicts", 2, timeout=60)) == 2
+    worker.stop(sig)
+    start(fraud_cluster, "w1")
+    produce_clicks(fraud_cluster, [click(3)])
+    verdicts = consume_json(fraud_cluster, "verdicts", 3, timeout=60)
+    by_id = {v["click_id"]: v for v in verdicts}
+    assert len(verdicts) == 3, verdicts
+    assert "click_spam" not in by_id["r2"]["fraud_types"]
+    assert by_id["r3"]["fraud_types"][:1] == ["click_spam"], by_id["r3"]
+
+
+# --- state loss ----------------------------------------------------------------------
+
+
+def read_tables(tabledir: Path, table: str) -> dict[bytes, bytes]:
+    """Every key of a table's RocksDB partitions (Faust's offset key left out)."""
+    out: dict[bytes, bytes] = {}
+    options = Options(raw_mode=True)
+    for path in sorted(tabledir.glob(f"{table}-*.db")):
+        if not path.name[len(table) + 1 : -3].isdigit():  # device-clicks-per-minute-0.db is another table
+            continue
+        db = Rdict(str(path), options=options, access_type=AccessType.read_only())
+        try:
+            out.update((k, v) for k, v in db.items() if k != b"__faust\x00offset__")
+        finally:
+            db.close()
+    return out
+
+
+@pytest.mark.parametrize(
+    "keys", [pytest.param(2000, marks=SHORT, id="short"), pytest.param(100_000, marks=SLOW, id="slow")]
+)
+def test_state_rebuilt_after_table_dir_loss(fraud_cluster: Cluster, keys: int) -> None:
+    t0 = time.time() - 30
+    worker = start(fraud_cluster, "w1")
+    clicks = [
+        {
+            "click_id": f"s{i}",
+            "ts": t0 + i * 1e-4,
+            "device_id": f"sdev{i}",
+            "ip": "93.184.216.34",
+            "user_agent": HUMAN_UA,
+        }
+        for i in range(keys)
+    ]
+    produce_clicks(fraud_cluster, clicks)
+    records = collect_outputs(fraud_cluster, keys, timeout=max(120.0, keys / 100), settle=1.0)
+    assert len(records) == keys
+    worker.stop(signal.SIGTERM)
+    tabledir = Path(worker.env["FRAUDAPP_TABLEDIR"])
+    before = read_tables(tabledir, "device-clicks")
+    assert len(before) == keys
+    shutil.rmtree(tabledir)
+    started = time.monotonic()
+    worker = start(fraud_cluster, "w1", wait=False)
+    wait_for(
+        lambda: worker.healthy() and "Recovery complete" in worker.log.read_text(errors="replace"),
+        max(120.0, keys / 200),
+        f"recovery:\n{worker.tail()}",
+        interval=0.2,
+    )
+    rebuilt_in = time.monotonic() - started
+    worker.stop(signal.SIGTERM)
+    after = read_tables(tabledir, "device-clicks")
+    print(
+        f"\n[state loss {GUARANTEE}] {keys} keys rebuilt in {rebuilt_in:.1f} s (worker start included): "
+        f"{rebuilt_in / keys * 100_000:.1f} s per 100,000 keys"
+    )
+    assert after == before
+
+
+# --- paused worker -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_paused_worker_past_session_timeout(fraud_cluster: Cluster) -> None:
+    n, rate = 40_000, 300
+    traffic = make_traffic(n, seed=11)
+    w1, w2 = start(fraud_cluster, "w1"), start(fraud_cluster, "w2")
+    producer = Producer(fraud_cluster, traffic, rate=rate)
+    producer.start()
+    time.sleep(15)
+    os.killpg(w1.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(75)  # Faust's broker_session_timeout is 60 s
+    finally:
+        os.killpg(w1.proc.pid, signal.SIGCONT)
+    producer.join(timeout=n / rate * 3 + 120)
+    assert producer.error is None and producer.sent == n
+    records = collect_outputs(fraud_cluster, n, timeout=600)
+    report = verify(fraud_cluster, traffic, records)
+    print(f"\n[paused {GUARANTEE}] w1 alive after SIGCONT: {w1.proc.poll() is None}, w2: {w2.proc.poll() is None}")
+    check(report)
+    for example in orjson.dumps(report.examples)[:0]:
+        print(example)
