@@ -45,7 +45,10 @@ async def apply_blacklist(traffic: Traffic, producer: Any, watcher: VerdictWatch
     k = 0
     while True:
         probe_id = f"probe-{traffic.run}-{k}"
-        click = {"click_id": probe_id, "ts": round(time.time(), 3), "device_id": probe_id, "ip": traffic.probe_ip}
+        # Stamped at the traffic's start, never "now": a probe must not move the detector's
+        # stream time ahead of the traffic (a partition's state is swept by event time, so
+        # a probe stamped now ahead of back-dated traffic would expire the traffic's windows).
+        click = {"click_id": probe_id, "ts": traffic.config.start_ts, "device_id": probe_id, "ip": traffic.probe_ip}
         meta = await (await producer.send(topics.clicks, value=orjson.dumps(click), key=probe_id.encode()))
         verdict = await watcher.wait((meta.topic, meta.partition, meta.offset), max(1.0, deadline - time.monotonic()))
         k += 1
