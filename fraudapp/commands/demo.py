@@ -117,7 +117,7 @@ def command(duration: float, rate: float, seed: int, mix: str | None, broker: st
     from fraudapp.commands.evaluate import load_outputs, print_report
     from fraudapp.commands.simulate import build_traffic
     from fraudapp.evaluation import evaluate, index_outputs
-    from fraudapp.simulation.kafkaio import SimTopics, SimulationError, bootstrap_of
+    from fraudapp.simulation.kafkaio import SimTopics, SimulationError, bootstrap_of, ensure_topics
     from fraudapp.simulation.runner import write_jsonl
 
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C does
@@ -139,12 +139,16 @@ def command(duration: float, rate: float, seed: int, mix: str | None, broker: st
                    FRAUDAPP_ADMIN_TOKEN=token, FRAUDAPP_DATADIR=str(tmp / "worker"),
                    FRAUDAPP_TABLEDIR=str(tmp / "tables"))
         settings = Settings.from_env(env)
+        bootstrap = bootstrap_of(broker)
+        # The public topics exist before the worker subscribes: a worker that starts on a
+        # fresh broker without them ignores the missing ones until its next metadata refresh.
+        asyncio.run(ensure_topics(bootstrap, SimTopics.from_settings(settings), settings.partitions,
+                                  settings.replication_factor))
         click.echo("starting a fraudapp worker ...")
         worker = Worker(env, tmp / "worker.log", web_port)
         worker.wait_healthy(120)
         click.echo(f"dashboard: http://127.0.0.1:{web_port}/dashboard   (admin token for this demo: {token})")
         traffic = build_traffic(None, duration, rate, seed, mix, None, None, settings)
-        bootstrap = bootstrap_of(broker)
         truth = asyncio.run(_traffic(traffic, bootstrap, settings, rate, quiet))
         write_jsonl(str(tmp / "truth.jsonl"), truth)
         click.echo("traffic done; evaluating ...")
