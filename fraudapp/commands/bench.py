@@ -29,17 +29,23 @@ def _systems(text: str) -> tuple[str, ...]:
 
 
 @click.command("bench")
-@click.option("--quick", is_flag=True, help="reduced run (~2 min): 8k clicks, short latency runs for fraudapp and ceiling")
+@click.option(
+    "--quick", is_flag=True, help="reduced run (~2 min): 8k clicks, short latency runs for fraudapp and ceiling"
+)
 @click.option("-n", "--clicks", "n", type=int, default=None, help="backlog size (default 50,000; --quick 8,000)")
 @click.option("--systems", default=",".join(SYSTEMS), show_default=True, help="comma-separated subset")
-@click.option("--latency-systems", default=None, help="systems measured at fixed rates (default: all; --quick: fraudapp,ceiling)")
+@click.option(
+    "--latency-systems", default=None, help="systems measured at fixed rates (default: all; --quick: fraudapp,ceiling)"
+)
 @click.option("--latency-seconds", type=float, default=None, help="seconds per fixed rate (default 20; --quick 6)")
 @click.option("--rates", default=None, help="explicit rates in clicks/s (default: 25/50/75%% of fraudapp's max)")
 @click.option("--partitions", type=int, default=4, show_default=True)
 @click.option("--redis-concurrency", type=int, default=64, show_default=True, help="in-flight HTTP requests")
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--broker", default=None, help="bootstrap host:port of a running broker (default: start a local one)")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write results JSON here")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write results JSON here"
+)
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=BENCH_DIR / "results",
               show_default=True, help="the markdown table is appended to <dir>/<date>.md; '-' for none")  # fmt: skip
 @click.option("--timeout", type=float, default=600, show_default=True, help="per system, for the backlog")
@@ -53,7 +59,9 @@ def command(quick: bool, n: int | None, systems: str, latency_systems: str | Non
         partitions=partitions,
         seed=seed,
         systems=_systems(systems),
-        latency_systems=_systems(latency_systems) if latency_systems else (("fraudapp", "ceiling") if quick else SYSTEMS),
+        latency_systems=_systems(latency_systems)
+        if latency_systems
+        else (("fraudapp", "ceiling") if quick else SYSTEMS),
         rates=tuple(float(r) for r in rates.split(",")) if rates else (),
         latency_seconds=latency_seconds or (6.0 if quick else 20.0),
         redis_concurrency=redis_concurrency,
