@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from fraudapp.simulation import catalog
-from fraudapp.simulation.populations import HUMAN_POPULATIONS, POPULATIONS, Context
+from fraudapp.simulation.populations import HUMAN_POPULATIONS, POPULATIONS, Context, Planned
 from fraudapp.simulation.truth import Rules, check_lateness, dependencies, reference_labels
 
 DEFAULT_MIX: dict[str, float] = {
@@ -125,8 +125,13 @@ def generate(cfg: SimConfig) -> Traffic:
     counts = allocate(cfg.count, cfg.mix)
     for name, make in POPULATIONS.items():  # fixed order: the mix's order must not matter
         n = counts.get(name, 0)
-        if n:
-            ctx.planned.extend(make(ctx, n)[:n])
+        kept: list[Planned] = []
+        while len(kept) < n:
+            # The run is a window of traffic: what would happen (or arrive) after its span
+            # is not part of it, so a paced run lasts its duration. Each round keeps at
+            # least the first click of a session (it starts inside the span), so this ends.
+            kept += [p for p in make(ctx, n - len(kept)) if p.at + p.delay <= ctx.span]
+        ctx.planned.extend(kept[:n])
     probe_ip = _probe_entry(ctx)  # after the others: its entry is published last
 
     for serial, p in enumerate(ctx.planned):

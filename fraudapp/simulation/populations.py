@@ -134,7 +134,8 @@ def human_session(ctx: Context, pop: str, dev: Device, late: bool = False) -> li
         # People mostly move on; now and then they click the same ad again.
         url = rng.choice(visits)
         mouse = None if dev.mobile else human_mouse(rng)  # touch screens send no mouse
-        delay = rng.uniform(1.0, MAX_DELAY) if late else 0.0
+        # Late by up to 30 s, but never past a short run's end (the generator drops those).
+        delay = rng.uniform(min(1.0, ctx.span / 2), min(MAX_DELAY, ctx.span)) if late else 0.0
         out.append(Planned(pop, t, _click(ctx, dev, session=session, url=url, mouse=mouse), delay=delay))
         t += 5.0 + min(rng.lognormvariate(2.5, 0.7), 120.0)
     return out
@@ -294,7 +295,7 @@ def replay(ctx: Context, n: int) -> list[Planned]:
         out.extend(pool)
     while len(out) < n:
         original = rng.choice(pool)
-        delay = rng.uniform(0.5, MAX_DELAY - 5)
+        delay = rng.uniform(min(0.5, ctx.span / 4), min(MAX_DELAY - 5, ctx.span / 2))
         if rng.random() < 0.8:
             out.append(Planned("replay", original.at, None, delay=delay, replay_of=original))
         else:
