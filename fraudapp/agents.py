@@ -18,7 +18,8 @@ import orjson
 
 from fraudapp import alerts as alert_rule
 from fraudapp import metrics, tables
-from fraudapp.app import app, events, settings
+from fraudapp.app import app, events, settings, topics
+from fraudapp.batching import EventT, Outbox, TableCache, batches, by_partition, in_partition_of
 from fraudapp.blacklist_updates import parse_update
 from fraudapp.deadletters import dead_letter
 from fraudapp.models import Features
@@ -27,10 +28,8 @@ from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
 from fraudapp.state.expiry import PartitionSweeper, window_expires_at
 from fraudapp.state.sliding import DedupEntry, SessionUrlWindows, SlidingTimestamps
-from fraudapp.topics import declare
 from fraudapp.validate import Rejection, parse_click
 
-topics = declare(app, settings)
 s = settings
 SOURCE_HEADER = "fraudapp-source"
 # A click stamped far in the future must not advance stream time and expire everyone's
@@ -93,16 +92,16 @@ window_sweepers = [
 device_marks, dedup_marks, session_marks, alert_marks = Watermarks(), Watermarks(), Watermarks(), Watermarks()
 
 
-async def reject(event: faust.types.EventT, rejection: Rejection) -> None:
+def reject(outbox: Outbox, event: EventT, rejection: Rejection) -> None:
     msg = event.message
     record = dead_letter(
         rejection, topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key, value=msg.value
     )
-    await topics.dlq.send(key=msg.key, value=orjson.dumps(record))
+    outbox.add(topics.dlq, msg.key, orjson.dumps(record))
     metrics.dead_letters.labels(rejection.error).inc()
 
 
-def _source_of(event: faust.types.EventT) -> tuple[str, int, int]:
+def _source_of(event: EventT) -> tuple[str, int, int]:
     msg = event.message
     for name, value in msg.headers or ():
         if name == SOURCE_HEADER:
@@ -111,82 +110,143 @@ def _source_of(event: faust.types.EventT) -> tuple[str, int, int]:
     return msg.topic, msg.partition, msg.offset
 
 
+def _sliding(raw: list[float] | None) -> SlidingTimestamps:
+    return SlidingTimestamps.from_json(raw)
+
+
+def _dump(value: Any) -> Any:
+    return value.to_json()
+
+
 @app.agent(topics.device_input)
 async def check_devices(stream: faust.StreamT[bytes]) -> None:
     """Validate, count the device's recent clicks, forward keyed by click_id."""
-    async for event in events(stream):
-        msg = event.message
-        click = parse_click(event.value, s.max_click_bytes)
-        if isinstance(click, Rejection):
-            await reject(event, click)
-            continue
-        device_key = click.device_id.encode()
-        if msg.key != device_key:
-            # Keyed otherwise (or not at all): move it to the device's partition first.
-            source = orjson.dumps([msg.topic, msg.partition, msg.offset])
-            await topics.clicks_rekeyed.send(key=device_key, value=msg.value, headers={SOURCE_HEADER: source})
-            continue
-        window = SlidingTimestamps.from_json(tables.device_clicks.get(click.device_id))
-        prior = window.aggregate(click.ts, s.click_spam_window_seconds, s.lateness_seconds)
-        tables.device_clicks[click.device_id] = window.to_json()
-        tables.device_clicks_per_minute[click.device_id] += 1
-        tables.device_clicks_10s_hopping[click.device_id] += 1
-        inflight = InFlight(click, _source_of(event), time.time(), {"device_prior": prior})
-        await topics.by_click_id.send(key=click.click_id.encode(), value=inflight.encode())
-        watermark = device_marks.advance(msg.partition, click.ts)
-        device_sweeper.maybe_sweep(msg.partition, watermark)
-        for sweeper in window_sweepers:
-            # these windows follow Kafka message time, not event time
-            sweeper.maybe_sweep(msg.partition, msg.timestamp or watermark)
+    outbox = Outbox(app)
+    async for batch in batches(stream):
+        for partition, group in by_partition(batch).items():
+            with in_partition_of(group[-1]):
+                windows: TableCache[str, SlidingTimestamps] = TableCache(tables.device_clicks, _sliding, _dump)
+                per_device: dict[str, int] = {}
+                newest = 0.0
+                for event in group:
+                    msg = event.message
+                    click = parse_click(event.value, s.max_click_bytes)
+                    if isinstance(click, Rejection):
+                        reject(outbox, event, click)
+                        continue
+                    device_key = click.device_id.encode()
+                    if msg.key != device_key:
+                        # Keyed otherwise (or not at all): move it to the device's partition first.
+                        source = orjson.dumps([msg.topic, msg.partition, msg.offset])
+                        outbox.add(topics.clicks_rekeyed, device_key, msg.value, {SOURCE_HEADER: source})
+                        continue
+                    window = windows.get(click.device_id)
+                    prior = window.aggregate(click.ts, s.click_spam_window_seconds, s.lateness_seconds)
+                    windows.put(click.device_id, window)
+                    per_device[click.device_id] = per_device.get(click.device_id, 0) + 1
+                    newest = max(newest, click.ts)
+                    inflight = InFlight(click, _source_of(event), time.time(), {"device_prior": prior})
+                    outbox.add(topics.by_click_id, click.click_id.encode(), inflight.encode())
+                windows.flush()
+                # Click-rate stats: one increment per device per batch, in the window of the
+                # batch's last message.
+                for device_id, n in per_device.items():
+                    tables.device_clicks_per_minute[device_id] += n
+                    tables.device_clicks_10s_hopping[device_id] += n
+                watermark = device_marks.advance(partition, newest) if newest else device_marks.idle(partition, 1e9)
+                device_sweeper.maybe_sweep(partition, watermark)
+                for sweeper in window_sweepers:
+                    # these windows follow Kafka message time, not event time
+                    sweeper.maybe_sweep(partition, group[-1].message.timestamp or watermark)
+        await outbox.flush()
+
+
+def _dedup(raw: float | None) -> DedupEntry | None:
+    return DedupEntry.from_json(raw)
 
 
 @app.agent(topics.by_click_id)
 async def check_duplicates(stream: faust.StreamT[bytes]) -> None:
     """Remember each click_id's first acceptance; mark replays; forward keyed by session."""
-    async for event in events(stream):
-        inflight = InFlight.decode(event.value)
-        click = inflight.click
-        entry = DedupEntry.from_json(tables.click_ids.get(click.click_id))
-        duplicate_of, kept = DedupEntry.check(entry, click.ts, s.dedup_seconds)
-        if kept is not entry:
-            tables.click_ids[click.click_id] = kept.to_json()
-        inflight.features["duplicate_of"] = duplicate_of
-        await topics.by_session.send(key=session_key(click), value=inflight.encode())
-        partition = event.message.partition
-        dedup_sweeper.maybe_sweep(partition, dedup_marks.advance(partition, click.ts))
+    outbox = Outbox(app)
+    async for batch in batches(stream):
+        for partition, group in by_partition(batch).items():
+            with in_partition_of(group[-1]):
+                entries: TableCache[str, DedupEntry | None] = TableCache(tables.click_ids, _dedup, _dump)
+                newest = 0.0
+                for event in group:
+                    inflight = InFlight.decode(event.value)
+                    click = inflight.click
+                    entry = entries.get(click.click_id)
+                    duplicate_of, kept = DedupEntry.check(entry, click.ts, s.dedup_seconds)
+                    if kept is not entry:
+                        entries.put(click.click_id, kept)
+                    inflight.features["duplicate_of"] = duplicate_of
+                    outbox.add(topics.by_session, session_key(click), inflight.encode())
+                    newest = max(newest, click.ts)
+                entries.flush()
+                dedup_sweeper.maybe_sweep(partition, dedup_marks.advance(partition, newest))
+        await outbox.flush()
+
+
+def _sessions(raw: dict[str, Any] | None) -> SessionUrlWindows:
+    return SessionUrlWindows.from_json(raw)
 
 
 @app.agent(topics.by_session)
 async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
     """Count the session's clicks on the URL, apply the rules, write the verdict."""
-    async for event in events(stream):
-        inflight = InFlight.decode(event.value)
-        click = inflight.click
-        session_prior = None
-        if click.session_id and click.url:
-            windows = SessionUrlWindows.from_json(tables.session_url_clicks.get(click.session_id))
-            session_prior = windows.aggregate(click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds)
-            tables.session_url_clicks[click.session_id] = windows.to_json()
-        now = time.time()
-        index = tables.blacklist.index
-        features = Features(
-            device_prior_in_window=inflight.features["device_prior"],
-            session_url_prior_in_window=session_prior,
-            duplicate_of_ts=inflight.features["duplicate_of"],
-            ip_entry=index.match_ip(click.ip, now),
-            device_entry=index.match_device(click.device_id, now),
-            ip_near_blacklisted=index.near_ip(click.ip, now),
-        )
-        verdict = judge(click, features, s, now, datacenter=datacenter)
-        body = verdict.to_dict()
-        body["source"] = inflight.source
-        await topics.verdicts.send(key=click.device_id.encode(), value=orjson.dumps(body))
-        for scope in alert_rule.scope_keys(click.campaign_id, click.publisher_id):
-            record = {"ts": click.ts, "verdict": verdict.verdict, "fraud_types": verdict.fraud_types}
-            await topics.alert_scopes.send(key=scope.encode(), value=orjson.dumps(record))
-        record_verdict_metrics(body, inflight.received_at, now)
-        partition = event.message.partition
-        session_sweeper.maybe_sweep(partition, session_marks.advance(partition, click.ts))
+    outbox = Outbox(app)
+    async for batch in batches(stream):
+        partials: dict[tuple[str, float], alert_rule.Partial] = {}
+        for partition, group in by_partition(batch).items():
+            with in_partition_of(group[-1]):
+                sessions: TableCache[str, SessionUrlWindows] = TableCache(
+                    tables.session_url_clicks, _sessions, _dump
+                )
+                newest = 0.0
+                for event in group:
+                    inflight = InFlight.decode(event.value)
+                    click = inflight.click
+                    session_prior = None
+                    if click.session_id and click.url:
+                        windows = sessions.get(click.session_id)
+                        session_prior = windows.aggregate(
+                            click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds
+                        )
+                        sessions.put(click.session_id, windows)
+                    body = judge_click(inflight, session_prior)
+                    outbox.add(topics.verdicts, click.device_id.encode(), orjson.dumps(body))
+                    start = alert_rule.window_start(click.ts, alert_policy.window_seconds)
+                    for scope in alert_rule.scope_keys(click.campaign_id, click.publisher_id):
+                        partial = partials.get((scope, start))
+                        if partial is None:
+                            partial = partials[(scope, start)] = alert_rule.Partial()
+                        partial.add(body["verdict"], body["fraud_types"], click.ts)
+                    newest = max(newest, click.ts)
+                sessions.flush()
+                session_sweeper.maybe_sweep(partition, session_marks.advance(partition, newest))
+        for (scope, start), partial in partials.items():
+            outbox.add(topics.alert_scopes, scope.encode(), orjson.dumps(alert_rule.encode_partial(start, partial)))
+        await outbox.flush()
+
+
+def judge_click(inflight: InFlight, session_prior: int | None) -> dict[str, Any]:
+    click = inflight.click
+    now = time.time()
+    index = tables.blacklist.index
+    features = Features(
+        device_prior_in_window=inflight.features["device_prior"],
+        session_url_prior_in_window=session_prior,
+        duplicate_of_ts=inflight.features["duplicate_of"],
+        ip_entry=index.match_ip(click.ip, now),
+        device_entry=index.match_device(click.device_id, now),
+        ip_near_blacklisted=index.near_ip(click.ip, now),
+    )
+    body = judge(click, features, s, now, datacenter=datacenter).to_dict()
+    body["source"] = inflight.source
+    record_verdict_metrics(body, inflight.received_at, now)
+    return body
 
 
 def record_verdict_metrics(verdict: dict[str, Any], received_at: float, now: float) -> None:
@@ -210,10 +270,11 @@ async def raise_alerts(stream: faust.StreamT[bytes]) -> None:
         if "tick" in record:
             watermark = alert_marks.idle(partition, alert_policy.grace_seconds)
         else:
+            start, partial = alert_rule.decode_partial(record)
             state = tables.alert_windows.get(scope) or alert_rule.initialize()
-            alert_rule.aggregate(state, record["ts"], record["verdict"], record["fraud_types"], alert_policy)
+            alert_rule.aggregate_partial(state, start, partial)
             tables.alert_windows[scope] = state
-            watermark = alert_marks.advance(partition, record["ts"])
+            watermark = alert_marks.advance(partition, partial.newest_ts)
         await alert_closer.maybe_close(partition, watermark)
 
 
@@ -270,10 +331,12 @@ def _alert_items(partition: int) -> list[tuple[str, dict[str, Any]]]:
 @app.agent(topics.blacklist_updates)
 async def apply_blacklist_updates(stream: faust.StreamT[bytes]) -> None:
     """Apply add/remove entries to the global blacklist table (and this worker's index)."""
+    outbox = Outbox(app)
     async for event in events(stream):
         update = parse_update(event.value, now=time.time())
         if isinstance(update, Rejection):
-            await reject(event, update)
+            reject(outbox, event, update)
+            await outbox.flush()
             continue
         key, entry = update
         if entry is None:

@@ -7,7 +7,7 @@ kept in a Faust table by the alert agent; a window is judged once, when it close
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -39,16 +39,39 @@ def initialize() -> dict[str, Any]:
 
 def aggregate(state: dict[str, Any], ts: float, verdict: str, fraud_types: list[str], policy: AlertPolicy) -> bool:
     """Count one judged click; False when its window was already closed (a very late click)."""
-    start = window_start(ts, policy.window_seconds)
-    key = repr(start)
+    partial = Partial()
+    partial.add(verdict, fraud_types, ts)
+    return aggregate_partial(state, window_start(ts, policy.window_seconds), partial)
+
+
+@dataclass(slots=True)
+class Partial:
+    """Counts of some judged clicks of one scope and window (the judge stage sends these
+    per batch rather than one record per click)."""
+
+    clicks: int = 0
+    fraud: int = 0
+    types: dict[str, int] = field(default_factory=dict)
+    newest_ts: float = 0.0
+
+    def add(self, verdict: str, fraud_types: list[str], ts: float = 0.0) -> None:
+        self.clicks += 1
+        self.newest_ts = max(self.newest_ts, ts)
+        if verdict == "fraud":
+            self.fraud += 1
+            for t in fraud_types:
+                self.types[t] = self.types.get(t, 0) + 1
+
+
+def aggregate_partial(state: dict[str, Any], start: float, partial: Partial) -> bool:
+    """Add a window's partial counts; False when that window was already closed."""
     if start in state["closed"]:
         return False
-    counts = state["open"].setdefault(key, [0, 0, {}])
-    counts[0] += 1
-    if verdict == "fraud":
-        counts[1] += 1
-        for t in fraud_types:
-            counts[2][t] = counts[2].get(t, 0) + 1
+    counts = state["open"].setdefault(repr(start), [0, 0, {}])
+    counts[0] += partial.clicks
+    counts[1] += partial.fraud
+    for t, n in partial.types.items():
+        counts[2][t] = counts[2].get(t, 0) + n
     return True
 
 
@@ -81,6 +104,15 @@ def close(state: dict[str, Any], scope_key: str, watermark: float, policy: Alert
     horizon = watermark - 10 * policy.window_seconds
     state["closed"] = [s for s in state["closed"] if s >= horizon]
     return alerts
+
+
+def encode_partial(start: float, partial: Partial) -> dict[str, Any]:
+    return {"start": start, "clicks": partial.clicks, "fraud": partial.fraud, "types": partial.types,
+            "ts": partial.newest_ts}
+
+
+def decode_partial(record: dict[str, Any]) -> tuple[float, Partial]:
+    return record["start"], Partial(record["clicks"], record["fraud"], record["types"], record["ts"])
 
 
 def is_empty(state: dict[str, Any]) -> bool:

@@ -29,8 +29,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 
 from fraudapp import metrics, tables
-from fraudapp.agents import topics
-from fraudapp.app import app, settings
+from fraudapp.app import app, settings, topics
 from fraudapp.state.blacklist_index import KINDS, entry_key
 from fraudapp.stats import VerdictStats
 from fraudapp.web.auth import check_bearer

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from fraudapp import agents
+from fraudapp.batching import Outbox
 from fraudapp.app import app, settings
 
 Sent = list[tuple[str, dict[str, Any]]]
@@ -27,10 +28,12 @@ async def sent(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Sent]:
     app.flow_control.resume()
     captured: Sent = []
 
-    async def capture(topic: Any, **kwargs: Any) -> None:
-        captured.append((topic.get_topic_name(), kwargs))
+    async def capture(outbox: Outbox) -> None:
+        for topic, key, value, headers in outbox.records:
+            captured.append((topic.get_topic_name(), {"key": key, "value": value, "headers": headers}))
+        outbox.records.clear()
 
-    monkeypatch.setattr(type(agents.topics.verdicts), "send", capture)
+    monkeypatch.setattr(Outbox, "flush", capture)
     yield captured
 
 
