@@ -57,7 +57,7 @@ class Click:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Click":
+    def from_dict(cls, d: dict[str, Any]) -> Click:
         """Rebuild from `to_dict` output (already validated: used between stages)."""
         mouse = d.get("mouse")
         return cls(

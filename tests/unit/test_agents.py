@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from fraudapp import agents
-from fraudapp.batching import Outbox
 from fraudapp.app import app, settings
+from fraudapp.batching import Outbox
 
 Sent = list[tuple[str, dict[str, Any]]]
 
