@@ -4,14 +4,14 @@ and their children), sampled with psutil for CPU seconds and RSS."""
 from __future__ import annotations
 
 import bisect
-import os
-import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 import psutil
+
+from fraudapp.processes import stop_process_group
 
 
 class Proc:
@@ -43,16 +43,7 @@ class Proc:
             return ""
 
     def stop(self, timeout: float = 20) -> None:
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.proc, timeout=timeout)
 
 
 class Sampler:

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from fraudapp.processes import stop_process_group
 from fraudapp.settings import Settings
 
 FAUST = str(Path(sys.executable).with_name("faust"))
@@ -66,16 +67,7 @@ class Worker:
             time.sleep(0.25)
 
     def stop(self, timeout: float = 30) -> None:
-        if self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.proc, timeout=timeout)
 
 
 async def _traffic(traffic: Any, bootstrap: str, settings: Settings, rate: float, quiet: bool) -> list[dict]:

@@ -22,6 +22,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from fraudapp.processes import stop_process_group
+
 FAUST = str(Path(sys.executable).with_name("faust"))
 
 
@@ -69,15 +71,7 @@ class Worker:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, sig)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-            except ProcessLookupError:
-                pass
+        stop_process_group(self.proc, sig, timeout)
 
 
 @dataclass
