@@ -108,6 +108,17 @@ def _denied(view: View, request: Request, token: str, setting: str, route: str) 
     return _error(view, denial.status, denial.reason)
 
 
+def _admitted_body(view: View, request: Request, token: str, setting: str, route: str) -> tuple[Any, Response | None]:
+    """(JSON body, None) for an authorised request with a readable body, else (None, refusal)."""
+    denied = _denied(view, request, token, setting, route)
+    if denied is not None:
+        return None, denied
+    try:
+        return json_body(request), None
+    except BodyError as exc:
+        return None, _error(view, exc.status, exc.reason)
+
+
 async def _publish(view: View, topic: str, records: list[tuple[bytes, bytes]], route: str) -> Response | None:
     """None once every record is acknowledged by Kafka; a 503 answer otherwise."""
     publisher = live.publisher
@@ -246,13 +257,9 @@ class Blacklist(View):
         return self.json({"total": len(items), "limit": limit, "offset": offset, "entries": page})
 
     async def post(self, request: Request) -> Response:
-        denied = _denied(self, request, settings.admin_token, "FRAUDAPP_ADMIN_TOKEN", "blacklist")
-        if denied is not None:
-            return denied
-        try:
-            body = json_body(request)
-        except BodyError as exc:
-            return _error(self, exc.status, exc.reason)
+        body, refusal = _admitted_body(self, request, settings.admin_token, "FRAUDAPP_ADMIN_TOKEN", "blacklist")
+        if refusal is not None:
+            return refusal
         parsed = parse_blacklist_entries(body, time.time())
         if parsed.errors:
             metrics.http_rejected.labels("blacklist", "invalid").inc()
@@ -296,13 +303,9 @@ class BlacklistItem(View):
 @app.page("/clicks")
 class Clicks(View):
     async def post(self, request: Request) -> Response:
-        denied = _denied(self, request, settings.ingest_token, "FRAUDAPP_INGEST_TOKEN", "clicks")
-        if denied is not None:
-            return denied
-        try:
-            body = json_body(request)
-        except BodyError as exc:
-            return _error(self, exc.status, exc.reason)
+        body, refusal = _admitted_body(self, request, settings.ingest_token, "FRAUDAPP_INGEST_TOKEN", "clicks")
+        if refusal is not None:
+            return refusal
         if isinstance(body, list) and not body:
             return _error(self, 400, "empty array: no clicks to publish")
         parsed = parse_clicks(body, settings.max_click_bytes)
