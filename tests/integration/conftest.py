@@ -19,9 +19,10 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from fraudapp.benchmark.kafkaio import produce
 from fraudapp.processes import stop_process_group
 
 FAUST = str(Path(sys.executable).with_name("faust"))
@@ -159,16 +160,6 @@ async def create_topics(cluster: Cluster) -> None:
         await admin.create_topics(topics)
     finally:
         await admin.close()
-
-
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, key=k, value=v) for k, v in records]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
 
 
 def produce_clicks(cluster: Cluster, clicks: list[dict[str, Any] | bytes], keyed: bool = True) -> None:

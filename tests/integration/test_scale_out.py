@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.integration.conftest import Cluster, consume_json, produce_clicks
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
@@ -46,31 +48,21 @@ def test_two_workers_give_the_same_verdicts_as_one(fraud_cluster: Cluster) -> No
     assert len(owners) == fraud_cluster.partitions
 
 
-def test_window_state_survives_a_restart(fraud_cluster: Cluster) -> None:
-    worker = fraud_cluster.start_worker("w1")
-    t0 = time.time() - 60
-    first = [c for c in traffic(t0, devices=10, per_device=2)]
-    produce_clicks(fraud_cluster, first)
-    assert len(consume_json(fraud_cluster, "verdicts", len(first), timeout=60)) == len(first)
-    worker.stop()
-    # same table directory: RocksDB state plus the changelog from its committed offset
-    fraud_cluster.start_worker("w1")
-    third = [c for c in traffic(t0, devices=10, per_device=3) if c["click_id"].endswith("-2")]
-    produce_clicks(fraud_cluster, third)
-    verdicts = consume_json(fraud_cluster, "verdicts", len(first) + len(third), timeout=60)
-    after = {v["click_id"]: v["fraud_types"] for v in verdicts if v["click_id"].endswith("-2")}
-    assert after == {c["click_id"]: ["click_spam"] for c in third}
-
-
-def test_window_state_is_rebuilt_from_the_changelog_when_local_state_is_lost(fraud_cluster: Cluster) -> None:
+@pytest.mark.parametrize(
+    "second_node",
+    [
+        pytest.param("w1", id="restart: same RocksDB files, changelog from the committed offset"),
+        pytest.param("fresh-node", id="local state lost: a new node rebuilds from the changelog alone"),
+    ],
+)
+def test_window_state_survives(fraud_cluster: Cluster, second_node: str) -> None:
     worker = fraud_cluster.start_worker("w1")
     t0 = time.time() - 60
     first = traffic(t0, devices=10, per_device=2)
     produce_clicks(fraud_cluster, first)
     assert len(consume_json(fraud_cluster, "verdicts", len(first), timeout=60)) == len(first)
     worker.stop()
-    # a new machine: no RocksDB files at all, only Kafka
-    fraud_cluster.start_worker("fresh-node")
+    fraud_cluster.start_worker(second_node)
     third = [c for c in traffic(t0, devices=10, per_device=3) if c["click_id"].endswith("-2")]
     produce_clicks(fraud_cluster, third)
     verdicts = consume_json(fraud_cluster, "verdicts", len(first) + len(third), timeout=60)
