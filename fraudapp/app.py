@@ -267,6 +267,10 @@ async def lift_root_log_level() -> None:
     library's debug call builds a LogRecord nobody prints (~10 % of the hot path). Raise
     the root level to what the handlers would let through anyway."""
     root = logging.getLogger()
+    # Faust's progress spinner is a DEBUG-level handler that spins once per log record;
+    # it would keep every debug call alive, and a worker's output is rarely a terminal.
+    for handler in [h for h in root.handlers if type(h).__name__ == "SpinnerHandler"]:
+        root.removeHandler(handler)
     levels = [h.level for h in root.handlers if h.level] or [logging.getLevelName(settings.log_level)]
     root.setLevel(max(root.level, min(levels)))
 

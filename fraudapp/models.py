@@ -51,14 +51,30 @@ class Click:
     country: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
+        d = {k: v for k in self.__slots__ if (v := getattr(self, k)) is not None}
         if self.mouse is not None:
-            d["mouse"] = asdict(self.mouse)
+            d["mouse"] = {"moves": self.mouse.moves, "duration_ms": self.mouse.duration_ms,
+                          "straightness": self.mouse.straightness}  # fmt: skip
         return d
+
+    def to_row(self) -> list[Any]:
+        """Positional form for the hops between stages (no field names on the wire)."""
+        m = self.mouse
+        return [
+            self.click_id, self.ts, self.device_id, self.ip, self.session_id, self.url, self.campaign_id,
+            self.publisher_id, self.ad_id, self.user_agent, self.fingerprint,
+            None if m is None else (m.moves, m.duration_ms, m.straightness), self.country,
+        ]  # fmt: skip
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Click:
+        """Rebuild from `to_row` output (already validated: used between stages)."""
+        mouse = row[11]
+        return cls(*row[:11], Mouse(*mouse) if mouse else None, row[12])  # type: ignore[misc]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Click:
-        """Rebuild from `to_dict` output (already validated: used between stages)."""
+        """Rebuild from `to_dict` output (already validated)."""
         mouse = d.get("mouse")
         return cls(
             click_id=d["click_id"],

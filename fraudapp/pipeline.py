@@ -25,20 +25,12 @@ class InFlight:
     features: dict[str, Any] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        return orjson.dumps(
-            {"c": self.click.to_dict(), "s": self.source, "r": self.received_at, "f": self.features}
-        )
+        return orjson.dumps([self.click.to_row(), self.source, self.received_at, self.features])
 
     @classmethod
     def decode(cls, raw: bytes) -> InFlight:
-        d = orjson.loads(raw)
-        topic, partition, offset = d["s"]
-        return cls(
-            click=Click.from_dict(d["c"]),
-            source=(topic, partition, offset),
-            received_at=d["r"],
-            features=d["f"],
-        )
+        row, (topic, partition, offset), received_at, features = orjson.loads(raw)
+        return cls(Click.from_row(row), (topic, partition, offset), received_at, features)
 
 
 def session_key(click: Click) -> bytes:
