@@ -26,7 +26,7 @@ from fraudapp.models import Features
 from fraudapp.pipeline import InFlight, session_key
 from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
-from fraudapp.state.expiry import PartitionSweeper, window_expires_at
+from fraudapp.state.expiry import PartitionSweeper
 from fraudapp.state.sliding import DedupEntry, SessionUrlWindows, SlidingTimestamps
 from fraudapp.validate import Rejection, parse_click
 
@@ -84,11 +84,6 @@ session_sweeper = PartitionSweeper(
     tables.session_url_clicks,
     lambda _k, v: SessionUrlWindows.json_expires_at(v, s.session_url_window_seconds, s.lateness_seconds),
 )
-# Faust's windowed tables are swept by the same mechanism (see state/expiry.py for why).
-window_sweepers = [
-    PartitionSweeper(wrapper.table, window_expires_at(wrapper.table.window.expires))
-    for wrapper in (tables.device_clicks_per_minute, tables.device_clicks_10s_hopping)
-]
 device_marks, dedup_marks, session_marks, alert_marks = Watermarks(), Watermarks(), Watermarks(), Watermarks()
 
 
@@ -126,7 +121,6 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
         for partition, group in by_partition(batch).items():
             with in_partition_of(group[-1]):
                 windows: TableCache[str, SlidingTimestamps] = TableCache(tables.device_clicks, _sliding, _dump)
-                per_device: dict[str, int] = {}
                 newest = 0.0
                 for event in group:
                     msg = event.message
@@ -143,21 +137,12 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
                     window = windows.get(click.device_id)
                     prior = window.aggregate(click.ts, s.click_spam_window_seconds, s.lateness_seconds)
                     windows.put(click.device_id, window)
-                    per_device[click.device_id] = per_device.get(click.device_id, 0) + 1
                     newest = max(newest, click.ts)
                     inflight = InFlight(click, _source_of(event), time.time(), {"device_prior": prior})
                     outbox.add(topics.by_click_id, click.click_id.encode(), inflight.encode())
                 windows.flush()
-                # Click-rate stats: one increment per device per batch, in the window of the
-                # batch's last message.
-                for device_id, n in per_device.items():
-                    tables.device_clicks_per_minute[device_id] += n
-                    tables.device_clicks_10s_hopping[device_id] += n
                 watermark = device_marks.advance(partition, newest) if newest else device_marks.idle(partition, 1e9)
                 device_sweeper.maybe_sweep(partition, watermark)
-                for sweeper in window_sweepers:
-                    # these windows follow Kafka message time, not event time
-                    sweeper.maybe_sweep(partition, group[-1].message.timestamp or watermark)
         await outbox.flush()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 import faust
@@ -42,14 +41,6 @@ alert_windows = _table(
     "alert-windows",
     "'campaign:<id>' | 'publisher:<id>' -> open tumbling alert windows and closed ones",
 )
-# Click-rate statistics per device (GET /devices/{id}); Faust windowed tables, by Kafka
-# message time. Not used by any rule.
-device_clicks_per_minute = _table(
-    "device-clicks-per-minute", "device_id -> clicks per 60 s tumbling window", default=int
-).tumbling(60, expires=timedelta(hours=1))
-device_clicks_10s_hopping = _table(
-    "device-clicks-10s-hopping", "device_id -> clicks per 10 s window, hopping by 5 s", default=int
-).hopping(10, 5, expires=timedelta(minutes=10))
 
 
 class BlacklistTable(faust.GlobalTable):

@@ -31,6 +31,7 @@ from faust.web import Request, Response, View
 from fraudapp import metrics, tables
 from fraudapp.app import app, settings, topics
 from fraudapp.state.blacklist_index import KINDS, entry_key
+from fraudapp.state.sliding import SlidingTimestamps
 from fraudapp.stats import VerdictStats
 from fraudapp.web.auth import check_bearer
 from fraudapp.web.body import BodyError, body_limit_middleware, json_body
@@ -85,9 +86,7 @@ class WebTap(TopicTap):
 @app.timer(interval=5.0)
 async def refresh_state_gauges() -> None:
     """Levels (blacklist size, keys in window state) for /metrics; events count themselves."""
-    windowed = (tables.device_clicks_per_minute, tables.device_clicks_10s_hopping)
-    state = [*tables.STATE_TABLES, *(getattr(t, "table", t) for t in windowed)]
-    metrics.update_state_gauges(len(tables.blacklist.index), state)
+    metrics.update_state_gauges(len(tables.blacklist.index), tables.STATE_TABLES)
 
 
 # Faust's sensors and ours on one registry; a fixed prefix (not the app id) keeps the
@@ -212,27 +211,28 @@ class Device(View):
 
     @app.topic_route(topic=topics.clicks_rekeyed, match_info="device_id")
     async def routed_get(self, request: Request, device_id: str) -> Response:
-        times = [float(t) for t in (tables.device_clicks.get(device_id) or ())]
-        window = settings.click_spam_window_seconds
-        latest = max(times) if times else None
-        in_window = sum(1 for t in times if latest is not None and t >= latest - window)
+        window = SlidingTimestamps.from_json(tables.device_clicks.get(device_id))
+        latest = window.max_ts
+        spam_seconds = settings.click_spam_window_seconds
+        # The state holds event times back to latest - click_spam window - lateness, so a
+        # minute's count is exact when that span covers it (the defaults: 70 s).
+        held = spam_seconds + settings.lateness_seconds
         return self.json(
             {
                 "device_id": device_id,
                 "served_by": str(app.conf.canonical_url),
                 # Exact event times the click_spam rule counts (pruned to window + lateness).
-                "recent_click_times": times,
-                "click_spam_window": {"seconds": window, "latest_ts": latest, "clicks": in_window},
-                # Faust windowed tables by Kafka message time; `.now()` = the oldest window
-                # that holds the wall-clock now (`.current()` needs a stream event).
-                "clicks_per_minute": {
-                    "window_seconds": 60,
-                    "clicks": tables.device_clicks_per_minute[device_id].now(),
+                "recent_click_times": window.times,
+                "click_spam_window": {
+                    "seconds": spam_seconds,
+                    "latest_ts": latest,
+                    "clicks": window.result(latest, spam_seconds) if latest is not None else 0,
                 },
-                "clicks_10s_hopping": {
-                    "window_seconds": 10,
-                    "step_seconds": 5,
-                    "clicks": tables.device_clicks_10s_hopping[device_id].now(),
+                "last_minute": {
+                    "seconds": 60,
+                    "latest_ts": latest,
+                    "clicks": window.result(latest, 60.0) if latest is not None else 0,
+                    "exact": held >= 60,
                 },
             }
         )

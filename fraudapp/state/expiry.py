@@ -57,7 +57,7 @@ class PartitionSweeper:
             last = raw_key
             key = orjson.loads(raw_key)
             if self.expires_at(key, orjson.loads(raw_value)) < watermark:
-                expired.append(_hashable(key))
+                expired.append(key)
             if seen >= self.keys_per_sweep:
                 break
         # A short walk reached the end of the partition: start over next time.
@@ -91,25 +91,6 @@ class PartitionSweeper:
             if key != offset_key:
                 yield key, it.value()
             it.next()
-
-
-def _hashable(key: Any) -> Any:
-    # Windowed keys come back from JSON as [key, [start, end]]; Faust holds them as tuples.
-    if isinstance(key, list):
-        return tuple(_hashable(k) for k in key)
-    return key
-
-
-def window_expires_at(expires_seconds: float) -> ExpiresAt:
-    """For Faust windowed tables, keyed (key, (start, end)): gone `expires` after the end.
-
-    Faust's own expiry forgets windows restored from the changelog and deletes without a
-    changelog tombstone, so they return on every recovery (faust-streaming #385, #193)."""
-
-    def expires_at(key: Any, _value: Any) -> float:
-        return float(key[1][1]) + expires_seconds
-
-    return expires_at
 
 
 def size_of(table: faust.Table) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fraudapp.state.expiry import PartitionSweeper, window_expires_at
+from fraudapp.state.expiry import PartitionSweeper
 
 
 class FakeTable:
@@ -63,9 +63,3 @@ def test_maybe_sweep_runs_at_most_once_per_period() -> None:
     assert sweeper.maybe_sweep(0, watermark=100.0) == 2
 
 
-def test_windowed_keys_expire_after_window_end_plus_expires() -> None:
-    expires = window_expires_at(3600.0)
-    table = FakeTable({("d1", (0.0, 59.9)): 3, ("d1", (60.0, 119.9)): 1})
-    sweeper = PartitionSweeper(table, expires)  # type: ignore[arg-type]
-    assert sweeper.sweep(0, watermark=3600.0 + 60.0) == 1
-    assert table.deleted == [("d1", (0.0, 59.9))]  # a tuple key, as Faust holds it
