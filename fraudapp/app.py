@@ -196,6 +196,8 @@ async def events(stream: faust.StreamT) -> AsyncIterator[faust.types.EventT]:
 
 def broker_credentials(s: Settings) -> faust.auth.Credentials | None:
     """SASL / SSL pass-through to aiokafka; the password only travels inside the object."""
+    import faust.auth  # `import faust` does not load this submodule
+
     context = None
     if s.security_protocol in ("SSL", "SASL_SSL"):
         context = ssl.create_default_context(cafile=s.ssl_cafile or None)

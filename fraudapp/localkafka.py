@@ -14,6 +14,15 @@ Layout of a data dir (one per cluster)::
     <data_dir>/node-<id>/server.log   broker log (log4j)
     <data_dir>/node-<id>/stdout.log   JVM stdout/stderr (crashes, classpath errors)
     <data_dir>/node-<id>/kafka.pid
+    <data_dir>/tls/                  CA and broker certificate (SASL_SSL, SSL; see localtls.py)
+    <data_dir>/client.env            FRAUDAPP_* client settings, password included (secured
+                                     clusters only; mode 0600)
+
+The client listener is PLAINTEXT by default; ``security=Security("SASL_SSL", ...)`` makes it
+SASL_PLAINTEXT, SASL_SSL or SSL instead (the controller listener stays PLAINTEXT on
+loopback). A SASL listener accepts PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for the same
+users: the client's user and the brokers' own (inter-broker traffic and the readiness
+probe). SCRAM credentials are written at format time (``kafka-storage format --add-scram``).
 
 Only the standard library is used, plus aiokafka (imported lazily) for the readiness check,
 so ``fraudapp kafka status`` does not pay for Faust or aiokafka.
@@ -29,6 +38,8 @@ import fcntl
 import json
 import logging
 import os
+import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -39,15 +50,20 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
+
+from fraudapp import localtls
 
 __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_VERSION",
+    "SASL_MECHANISMS",
+    "SECURITY_PROTOCOLS",
     "Cluster",
     "KafkaError",
     "Node",
     "NodeStatus",
+    "Security",
     "default_data_dir",
     "ensure_jars",
     "free_port",
@@ -68,6 +84,12 @@ READY_TOPIC = "__fraudapp_ready"
 CLUSTER_FILE = "cluster.json"
 # Bumped when the marker's meaning changes, so stale caches get re-resolved.
 _MARKER_FORMAT = 2
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+BROKER_USER = "fraudapp-broker"
+CLIENT_ENV_FILE = "client.env"
+# Characters that would break the JAAS line or the --add-scram argument they are written into.
+_UNSAFE_SECRET = set('"\\,;[]= \t\r\n')
 
 
 class KafkaError(RuntimeError):
@@ -142,6 +164,14 @@ def _pom(version: str) -> str:
   </dependencies>
 </project>
 """
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read (it may hold passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def _tail(path: Path, lines: int = 20) -> list[str]:
@@ -337,6 +367,8 @@ def _kafka_processes() -> dict[int, list[str]]:
 # Children started by this process: polling through Popen reaps them, otherwise a dead
 # broker would linger as a zombie and look alive to kill(pid, 0).
 _children: dict[int, subprocess.Popen[bytes]] = {}
+# How reaped children ended (negative: the signal that killed them), for error messages.
+_exit_codes: dict[int, int] = {}
 
 
 def _alive(pid: int) -> bool:
@@ -344,6 +376,7 @@ def _alive(pid: int) -> bool:
     if child is not None:
         if child.poll() is None:
             return True
+        _exit_codes[pid] = child.returncode
         _children.pop(pid, None)
         return False
     try:
@@ -444,6 +477,77 @@ class NodeStatus:
 
 
 @dataclass
+class Security:
+    """How clients reach a local cluster: the client listener's protocol and one SASL user.
+
+    ``mechanism`` is the one written to ``client.env``; a SASL listener accepts every
+    mechanism of SASL_MECHANISMS for the user. Passwords stay out of ``repr``.
+    """
+
+    protocol: str = "PLAINTEXT"
+    mechanism: str = "PLAIN"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    broker_password: str = field(default="", repr=False)
+
+    @classmethod
+    def create(
+        cls, protocol: str, mechanism: str | None = None, username: str | None = None, password: str | None = None
+    ) -> Security:
+        """Validated settings; a missing user name or password is made up (see client.env)."""
+        protocol = protocol.upper()
+        if protocol not in SECURITY_PROTOCOLS:
+            raise KafkaError(f"security protocol {protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}")
+        mechanism = (mechanism or ("SCRAM-SHA-256" if protocol == "SASL_SSL" else "PLAIN")).upper()
+        if mechanism not in SASL_MECHANISMS:
+            raise KafkaError(f"SASL mechanism {mechanism!r} is not one of {', '.join(SASL_MECHANISMS)}")
+        if not protocol.startswith("SASL"):
+            return cls(protocol, mechanism)
+        username = username or "fraudapp"
+        password = password or secrets.token_urlsafe(18)
+        if username == BROKER_USER:
+            raise KafkaError(f"the user name {BROKER_USER!r} is reserved for the brokers themselves")
+        for what, value in (("user name", username), ("password", password)):
+            if _UNSAFE_SECRET.intersection(value) or not value.isprintable():
+                # Never echo the value: it may be the password.
+                raise KafkaError(
+                    f"the SASL {what} may not contain quotes, backslashes, ',;[]=' or white space (local broker only)"
+                )
+        return cls(protocol, mechanism, username, password, secrets.token_urlsafe(18))
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol.endswith("SSL")
+
+    def users(self) -> dict[str, str]:
+        return {BROKER_USER: self.broker_password, self.username: self.password} if self.sasl else {}
+
+    def to_doc(self) -> dict[str, str]:
+        return {
+            "protocol": self.protocol,
+            "mechanism": self.mechanism,
+            "username": self.username,
+            "password": self.password,
+            "broker_password": self.broker_password,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, str] | None) -> Security:
+        return cls(**doc) if doc else cls()
+
+    def redact(self, text: str) -> str:
+        """``text`` with every password replaced by ``***`` (JVM output shown in errors)."""
+        for secret in (self.password, self.broker_password):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+@dataclass
 class Cluster:
     """A local cluster: what start() returns and what stop()/status() find again on disk."""
 
@@ -453,6 +557,7 @@ class Cluster:
     version: str
     heap: str = DEFAULT_HEAP
     replication: int = 1
+    security: Security = field(default_factory=Security)
     _lib: Path | None = field(default=None, repr=False)
 
     @property
@@ -468,6 +573,43 @@ class Cluster:
     def pids(self) -> list[int]:
         return [p for n in self.nodes if (p := n.pid) is not None]
 
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA certificate clients trust (TLS listeners only)."""
+        return self.data_dir / "tls" / "ca.pem" if self.security.tls else None
+
+    def client_env(self) -> dict[str, str]:
+        """FRAUDAPP_* settings for fraudapp's clients (workers, CLI) to reach this cluster."""
+        sec = self.security
+        env = {"FRAUDAPP_BROKER": self.url, "FRAUDAPP_SECURITY_PROTOCOL": sec.protocol}
+        if sec.sasl:
+            env.update(
+                FRAUDAPP_SASL_MECHANISM=sec.mechanism,
+                FRAUDAPP_SASL_USERNAME=sec.username,
+                FRAUDAPP_SASL_PASSWORD=sec.password,
+            )
+        if self.ca_file is not None:
+            env["FRAUDAPP_SSL_CAFILE"] = str(self.ca_file)
+        return env
+
+    def client_options(self, *, as_broker: bool = False) -> dict[str, Any]:
+        """aiokafka connection options (bootstrap, security) for the client user, or with
+        ``as_broker`` for the brokers' own user (the readiness probe)."""
+        sec = self.security
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap}
+        if sec.protocol == "PLAINTEXT":
+            return options
+        options["security_protocol"] = sec.protocol
+        if sec.tls:
+            import ssl
+
+            options["ssl_context"] = ssl.create_default_context(cafile=str(self.ca_file))
+        if sec.sasl:
+            options["sasl_mechanism"] = "PLAIN" if as_broker else sec.mechanism
+            options["sasl_plain_username"] = BROKER_USER if as_broker else sec.username
+            options["sasl_plain_password"] = sec.broker_password if as_broker else sec.password
+        return options
+
     def running(self) -> bool:
         return bool(self.pids)
 
@@ -479,6 +621,7 @@ class Cluster:
             "cluster_id": self.cluster_id,
             "heap": self.heap,
             "replication": self.replication,
+            "security": self.security.to_doc(),
             "nodes": [
                 {
                     "node_id": n.node_id,
@@ -488,7 +631,10 @@ class Cluster:
                 for n in self.nodes
             ],
         }
-        (self.data_dir / CLUSTER_FILE).write_text(json.dumps(doc, indent=1))
+        _write_private(self.data_dir / CLUSTER_FILE, json.dumps(doc, indent=1))
+        if self.security.protocol != "PLAINTEXT":
+            lines = "".join(f"{k}={shlex.quote(v)}\n" for k, v in self.client_env().items())
+            _write_private(self.data_dir / CLIENT_ENV_FILE, lines)
 
     # -- process control
 
@@ -520,14 +666,19 @@ class Cluster:
         deadline = time.monotonic() + timeout
         expected = {n.node_id for n in self.nodes}
 
+        spawned = {n.node_id: n.pid for n in nodes}
+
         def died() -> Node | None:
             return next((n for n in nodes if n.pid is None), None)
 
         try:
-            _run_async(_probe(self.bootstrap, expected, deadline, died))
+            _run_async(_probe(self.client_options(as_broker=True), expected, deadline, died))
         except _ProbeError as exc:
             node = exc.node or nodes[0]
-            raise KafkaError(f"{exc} (node {node.node_id}, log {node.log_file})\n" + node.log_tail()) from None
+            tail = self.security.redact(node.log_tail())
+            code = _exit_codes.get(spawned.get(node.node_id) or -1)
+            how = "" if code is None else f", exit code {code}" + (" (killed by a signal)" if code < 0 else "")
+            raise KafkaError(f"{exc} (node {node.node_id}{how}, log {node.log_file})\n" + tail) from None
 
     def start_node(self, i: int, timeout: float = 90) -> None:
         """(Re)start node ``i`` on its existing data, e.g. after kill_node in a failover test."""
@@ -621,15 +772,16 @@ def _server_properties(node: Node, cluster: Cluster) -> str:
     rf = cluster.replication
     # With 3 replicas, acks=all must survive one broker down: min ISR 2.
     min_isr = 1 if rf == 1 else 2
-    props = {
+    client = cluster.security.protocol  # the client listener is named after its protocol
+    props: dict[str, object] = {
         "process.roles": "broker,controller",
         "node.id": node.node_id,
         "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listeners": f"{client}://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"{client}://127.0.0.1:{node.port}",
+        "listener.security.protocol.map": f"{client}:{client},CONTROLLER:PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
+        "inter.broker.listener.name": client,
         "log.dirs": node.dir / "data",
         "num.partitions": 4,
         "auto.create.topics.enable": "true",
@@ -641,7 +793,49 @@ def _server_properties(node: Node, cluster: Cluster) -> str:
         # Consumer groups (Faust workers, tests) would otherwise wait 3 s on every join.
         "group.initial.rebalance.delay.ms": 0,
     }
+    props.update(_security_properties(cluster))
     return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def _security_properties(cluster: Cluster) -> dict[str, object]:
+    """Listener settings for a SASL and/or TLS client listener (also used between brokers)."""
+    sec = cluster.security
+    listener = sec.protocol.lower()
+    props: dict[str, object] = {}
+    if sec.tls:
+        tls = cluster.data_dir / "tls"
+        props.update({
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": tls / "broker.pem",
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": tls / "ca.pem",
+        })  # fmt: skip
+    if sec.sasl:
+        users = sec.users()
+        # The brokers authenticate to each other with PLAIN as their own user, so nothing
+        # depends on SCRAM credentials being readable from the metadata log yet.
+        plain = " ".join(f'user_{name}="{pw}"' for name, pw in users.items())
+        props.update({
+            "sasl.enabled.mechanisms": ",".join(SASL_MECHANISMS),
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            f"listener.name.{listener}.plain.sasl.jaas.config":
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{BROKER_USER}" password="{sec.broker_password}" {plain};',
+        })  # fmt: skip
+        for mechanism in SASL_MECHANISMS[1:]:
+            props[f"listener.name.{listener}.{mechanism.lower()}.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            )
+    return props
+
+
+def _scram_arguments(security: Security) -> list[str]:
+    """``kafka-storage format`` arguments that create every user for both SCRAM mechanisms."""
+    args: list[str] = []
+    for mechanism in SASL_MECHANISMS[1:]:
+        for name, password in security.users().items():
+            args += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
+    return args
 
 
 def _new_cluster_id() -> str:
@@ -705,7 +899,7 @@ def _quiet_aiokafka() -> Iterator[None]:
 
 
 async def _probe(
-    bootstrap: str,
+    options: dict[str, Any],
     expected_ids: set[int],
     deadline: float,
     died: Callable[[], Node | None],
@@ -722,12 +916,8 @@ async def _probe(
             if left <= 0:
                 raise _ProbeError(f"broker not ready in time ({last})")
             attempt = min(left, 10.0)
-            producer = AIOKafkaProducer(
-                bootstrap_servers=bootstrap,
-                acks="all",
-                request_timeout_ms=int(attempt * 1000),
-            )
-            consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+            producer = AIOKafkaProducer(acks="all", request_timeout_ms=int(attempt * 1000), **options)
+            consumer = AIOKafkaConsumer(enable_auto_commit=False, **options)
             try:
                 async with asyncio.timeout(attempt):
                     await producer.start()
@@ -789,6 +979,7 @@ def load(data_dir: Path | str) -> Cluster:
         doc["version"],
         doc.get("heap", DEFAULT_HEAP),
         doc.get("replication", 1),
+        Security.from_doc(doc.get("security")),
     )
 
 
@@ -802,14 +993,16 @@ def start(
     keep: bool = False,
     timeout: float = 90,
     version: str | None = None,
+    security: Security | None = None,
 ) -> Cluster:
     """Start a local KRaft cluster and return once it accepts a produce and a fetch.
 
     Node ``i`` listens on ``port + i`` and runs its controller on ``controller_port + i``
     (default ``port + nodes``, i.e. the next free block after the broker ports).
     ``keep=True`` restarts on the existing data (the cluster id, node count and ports
-    recorded in ``data_dir`` are reused, ``port``/``nodes`` are ignored); otherwise a
-    previous data dir is wiped (only if it looks like one of ours).
+    recorded in ``data_dir`` are reused, ``port``/``nodes``/``security`` are ignored);
+    otherwise a previous data dir is wiped (only if it looks like one of ours).
+    ``security`` secures the client listener (default PLAINTEXT); see ``Security``.
     """
     if nodes < 1:
         raise KafkaError("nodes must be >= 1")
@@ -824,7 +1017,9 @@ def start(
         if cluster.version != version:
             raise KafkaError(f"{data_dir} holds Kafka {cluster.version} data, not {version}")
     else:
-        cluster = Cluster(data_dir, [], _new_cluster_id(), version, heap, 3 if nodes >= 3 else 1)
+        cluster = Cluster(
+            data_dir, [], _new_cluster_id(), version, heap, 3 if nodes >= 3 else 1, security or Security()
+        )
         cluster.nodes = [Node(i, i + 1, port + i, cport + i, data_dir / f"node-{i + 1}") for i in range(nodes)]
     cluster.heap = heap
 
@@ -842,9 +1037,16 @@ def start(
         if not _looks_like_ours(data_dir):
             raise KafkaError(f"refusing to wipe {data_dir}: not a fraudapp Kafka data dir")
         shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if cluster.security.tls:
+        try:
+            localtls.make_certificates(data_dir / "tls")
+        except localtls.TlsError as exc:
+            raise KafkaError(str(exc)) from None
     for n in cluster.nodes:
         n.dir.mkdir(parents=True, exist_ok=True)
-        n.config.write_text(_server_properties(n, cluster))
+        # Holds the SASL passwords (JAAS) when the listener is secured.
+        _write_private(n.config, _server_properties(n, cluster))
     cluster._save()
 
     _format_storage(cluster)
@@ -866,7 +1068,8 @@ def _format_storage(cluster: Cluster) -> None:
     procs = [
         (n, subprocess.Popen(
             [java, "-Xmx256m", *_log_config_flags(cluster.version, n), "-cp", f"{lib}/*",
-             "kafka.tools.StorageTool", "format", "-t", cluster.cluster_id, "-c", str(n.config)],
+             "kafka.tools.StorageTool", "format", "-t", cluster.cluster_id, "-c", str(n.config),
+             *_scram_arguments(cluster.security)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         ))
         for n in todo
@@ -878,7 +1081,7 @@ def _format_storage(cluster: Cluster) -> None:
             p.kill()
             out, _ = p.communicate()
         if p.returncode != 0:
-            tail = "\n".join(out.decode("utf-8", "replace").splitlines()[-20:])
+            tail = cluster.security.redact("\n".join(out.decode("utf-8", "replace").splitlines()[-20:]))
             raise KafkaError(f"kafka-storage format failed for node {n.node_id} (exit {p.returncode})\n{tail}")
 
 
@@ -930,9 +1133,11 @@ def status() -> list[NodeStatus]:
         if config is not None:
             props = _read_props(config)
             for listener in props.get("listeners", "").split(","):
-                if listener.startswith("PLAINTEXT://"):
+                # The client listener: PLAINTEXT, or SASL_SSL etc. on a secured cluster.
+                if "://" in listener and not listener.startswith("CONTROLLER://"):
                     with contextlib.suppress(ValueError):
                         port = int(listener.rsplit(":", 1)[1])
+                    break
             with contextlib.suppress(ValueError):
                 node_id = int(props.get("node.id", ""))
             # Our layout is <data_dir>/node-<id>/server.properties.

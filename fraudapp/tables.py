@@ -55,6 +55,16 @@ class BlacklistTable(faust.GlobalTable):
     def __post_init__(self) -> None:  # faust's Service calls this at the end of __init__
         self.index = BlacklistIndex()
 
+    def partition_for_key(self, key: Any) -> int:
+        """The changelog has one partition (`partitions=1`): every entry goes to partition 0.
+
+        Faust would otherwise ask the producer's partitioner at once (`eager_partitioning`),
+        and a producer whose metadata does not list this changelog yet - an update that
+        arrives shortly after the worker created the topic - fails the write with
+        "'NoneType' object is not iterable": the agent crashes and the update is lost.
+        """
+        return 0
+
     def apply_changelog_batch(self, batch: Iterable[faust.types.EventT]) -> None:
         events = list(batch)
         super().apply_changelog_batch(events)

@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from fraudapp.blacklist_updates import KINDS, update_from_obj
+from fraudapp.kafkaconn import KafkaUnreachable, explain_connection_errors
 from fraudapp.settings import Settings
 from fraudapp.validate import Rejection
 from fraudapp.web.requests import infer_kind
@@ -25,12 +26,16 @@ def _check(update: dict[str, Any]) -> None:
 
 
 async def _publish(settings: Settings, updates: list[dict[str, Any]]) -> None:
-    producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all", enable_idempotence=True, linger_ms=5)
+    kafka = settings.kafka_client_options()
+    producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True, linger_ms=5)
     try:
-        await producer.start()
-    except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback
-        raise click.ClickException(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from None
-    try:
+        try:
+            with explain_connection_errors(kafka):
+                await producer.start()
+        except KafkaUnreachable as exc:
+            raise click.ClickException(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback
+            raise click.ClickException(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from None
         futures = [
             await producer.send(settings.topic_blacklist, key=u["value"].encode(), value=orjson.dumps(u))
             for u in updates

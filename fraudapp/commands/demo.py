@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
 from fraudapp.processes import stop_process_group
 from fraudapp.settings import Settings
 
@@ -70,18 +71,18 @@ class Worker:
         stop_process_group(self.proc, timeout=timeout)
 
 
-async def _traffic(traffic: Any, bootstrap: str, settings: Settings, rate: float, quiet: bool) -> list[dict]:
+async def _traffic(traffic: Any, kafka: KafkaTarget, settings: Settings, rate: float, quiet: bool) -> list[dict]:
     from fraudapp.simulation.display import LiveProgress
     from fraudapp.simulation.kafkaio import SimTopics, VerdictWatcher, ensure_topics
     from fraudapp.simulation.runner import run_traffic
 
     topics = SimTopics.from_settings(settings)
-    await ensure_topics(bootstrap, topics, settings.partitions, settings.replication_factor)
-    watcher = VerdictWatcher(bootstrap, topics.verdicts)
+    await ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
+    watcher = VerdictWatcher(kafka, topics.verdicts)
     try:
         await watcher.start(timeout=60)
         with LiveProgress("demo", watcher, enabled=not quiet) as live:
-            return await run_traffic(traffic, bootstrap, topics, rate=rate, progress=live.update,
+            return await run_traffic(traffic, kafka, topics, rate=rate, progress=live.update,
                                      status=live.status, watcher=watcher)
     finally:
         await watcher.stop()
@@ -109,7 +110,7 @@ def command(duration: float, rate: float, seed: int, mix: str | None, broker: st
     from fraudapp.commands.evaluate import load_outputs, print_report
     from fraudapp.commands.simulate import build_traffic
     from fraudapp.evaluation import evaluate, index_outputs
-    from fraudapp.simulation.kafkaio import SimTopics, SimulationError, bootstrap_of, ensure_topics
+    from fraudapp.simulation.kafkaio import SimTopics, SimulationError, ensure_topics
     from fraudapp.simulation.runner import write_jsonl
 
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C does
@@ -117,36 +118,43 @@ def command(duration: float, rate: float, seed: int, mix: str | None, broker: st
     cluster = None
     worker: Worker | None = None
     try:
+        env = dict(os.environ)
         if broker is None:
             from fraudapp import localkafka
 
             port = kafka_port or (localkafka.DEFAULT_PORT if _port_free(localkafka.DEFAULT_PORT) else _free_port())
             click.echo(f"starting a local Kafka broker on 127.0.0.1:{port} (first run downloads its jars) ...")
-            cluster = localkafka.start(port, tmp / "kafka", controller_port=_free_port())
+            # The local broker is secured like FRAUDAPP_SECURITY_PROTOCOL etc. ask for.
+            wanted = Settings.from_env()
+            security = localkafka.Security.create(wanted.security_protocol, wanted.sasl_mechanism or None,
+                                                  wanted.sasl_username or None, wanted.sasl_password or None)
+            cluster = localkafka.start(port, tmp / "kafka", controller_port=_free_port(), security=security)
+            env.update(cluster.client_env())
             broker = cluster.url
         if not _port_free(web_port):
             web_port = _free_port()
         token = secrets.token_urlsafe(12)
-        env = dict(os.environ, FRAUDAPP_BROKER=broker, FRAUDAPP_WEB_PORT=str(web_port),
+        env.update(FRAUDAPP_BROKER=broker, FRAUDAPP_WEB_PORT=str(web_port),
                    FRAUDAPP_ADMIN_TOKEN=token, FRAUDAPP_DATADIR=str(tmp / "worker"),
                    FRAUDAPP_TABLEDIR=str(tmp / "tables"))
         settings = Settings.from_env(env)
-        bootstrap = bootstrap_of(broker)
+        kafka = settings.kafka_client_options()
         # The public topics exist before the worker subscribes: a worker that starts on a
         # fresh broker without them ignores the missing ones until its next metadata refresh.
-        asyncio.run(ensure_topics(bootstrap, SimTopics.from_settings(settings), settings.partitions,
-                                  settings.replication_factor))
+        with explain_connection_errors(kafka):
+            asyncio.run(ensure_topics(kafka, SimTopics.from_settings(settings), settings.partitions,
+                                      settings.replication_factor))
         click.echo("starting a fraudapp worker ...")
         worker = Worker(env, tmp / "worker.log", web_port)
         worker.wait_healthy(120)
         click.echo(f"dashboard: http://127.0.0.1:{web_port}/dashboard   (admin token for this demo: {token})")
         traffic = build_traffic(None, duration, rate, seed, mix, None, None, settings)
-        truth = asyncio.run(_traffic(traffic, bootstrap, settings, rate, quiet))
+        truth = asyncio.run(_traffic(traffic, kafka, settings, rate, quiet))
         write_jsonl(str(tmp / "truth.jsonl"), truth)
         click.echo("traffic done; evaluating ...")
-        verdicts, dead = load_outputs(truth, bootstrap, SimTopics.from_settings(settings), 60, quiet)
+        verdicts, dead = load_outputs(truth, kafka, SimTopics.from_settings(settings), 60, quiet)
         print_report(evaluate(truth, index_outputs(verdicts, dead)))
-    except SimulationError as exc:
+    except (SimulationError, KafkaUnreachable) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         click.echo("interrupted: stopping", err=True)

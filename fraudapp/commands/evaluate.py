@@ -9,11 +9,12 @@ from typing import Any
 import click
 import orjson
 
+from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
 from fraudapp.settings import Settings
-from fraudapp.simulation.kafkaio import SimTopics, bootstrap_of
+from fraudapp.simulation.kafkaio import SimTopics
 
 
-def load_outputs(truth: list[dict[str, Any]], bootstrap: str, topics: SimTopics, timeout: float,
+def load_outputs(truth: list[dict[str, Any]], kafka: KafkaTarget, topics: SimTopics, timeout: float,
                  quiet: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     from fraudapp.evaluation import position
     from fraudapp.simulation.display import LiveProgress
@@ -25,7 +26,7 @@ def load_outputs(truth: list[dict[str, Any]], bootstrap: str, topics: SimTopics,
 
     async def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         with LiveProgress("answered", enabled=not quiet) as live:
-            return await collect_outputs(bootstrap, topics, wanted, since, timeout, progress=live.update)
+            return await collect_outputs(kafka, topics, wanted, since, timeout, progress=live.update)
 
     return asyncio.run(run())
 
@@ -60,12 +61,17 @@ def command(truth_path: str, broker: str | None, timeout: float, json_path: str 
     from fraudapp.evaluation import evaluate, index_outputs
     from fraudapp.simulation.runner import read_jsonl
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(**({"broker": broker} if broker else {}))
     truth = read_jsonl(truth_path)
     if not any(t.get("offset") is not None for t in truth):
         raise click.UsageError(f"{truth_path} has no produced positions (a --dry-run truth?)")
-    bootstrap = bootstrap_of(broker or settings.broker)
-    verdicts, dead = load_outputs(truth, bootstrap, SimTopics.from_settings(settings), timeout, quiet)
+    kafka = settings.kafka_client_options()
+    try:
+        with explain_connection_errors(kafka):
+            verdicts, dead = load_outputs(truth, kafka, SimTopics.from_settings(settings), timeout, quiet)
+    except KafkaUnreachable as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     report = evaluate(truth, index_outputs(verdicts, dead))
     print_report(report)
     if json_path:

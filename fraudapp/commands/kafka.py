@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,29 @@ def command() -> None:
 )
 @click.option("--keep", is_flag=True, help="Restart on the existing data instead of wiping it.")
 @click.option(
+    "--security-protocol",
+    type=click.Choice(localkafka.SECURITY_PROTOCOLS, case_sensitive=False),
+    envvar="FRAUDAPP_SECURITY_PROTOCOL",
+    default="PLAINTEXT",
+    show_default=True,
+    help="Client listener security (env FRAUDAPP_SECURITY_PROTOCOL). SASL_* and SSL write "
+    "<data-dir>/client.env with the FRAUDAPP_* settings clients need.",
+)
+@click.option(
+    "--sasl-mechanism",
+    type=click.Choice(localkafka.SASL_MECHANISMS, case_sensitive=False),
+    envvar="FRAUDAPP_SASL_MECHANISM",
+    default=None,
+    help="Mechanism written to client.env (the broker accepts all three). "
+    "Default: SCRAM-SHA-256 with SASL_SSL, else PLAIN.",
+)
+@click.option(
+    "--sasl-username",
+    envvar="FRAUDAPP_SASL_USERNAME",
+    default=None,
+    help="The client user (default: fraudapp). Its password is FRAUDAPP_SASL_PASSWORD, or made up.",
+)
+@click.option(
     "--timeout",
     type=float,
     default=90,
@@ -90,9 +114,20 @@ def start(
     heap: str,
     controller_port: int | None,
     keep: bool,
+    security_protocol: str,
+    sasl_mechanism: str | None,
+    sasl_username: str | None,
     timeout: float,
 ) -> None:
-    """Start the broker in the background and print its bootstrap URL."""
+    """Start the broker in the background and print its bootstrap URL.
+
+    With a secured listener, a second line names the client settings file (source it, or
+    copy its FRAUDAPP_* variables); the password itself is never printed.
+    """
+    # The password only ever comes from the environment: a command line shows in `ps`.
+    security = localkafka.Security.create(
+        security_protocol, sasl_mechanism, sasl_username, os.environ.get("FRAUDAPP_SASL_PASSWORD")
+    )
     cluster = localkafka.start(
         port,
         data_dir,
@@ -101,8 +136,14 @@ def start(
         controller_port=controller_port,
         keep=keep,
         timeout=timeout,
+        security=security,
     )
     click.echo(cluster.url)
+    sec = cluster.security
+    if sec.protocol != "PLAINTEXT":
+        user = f", user {sec.username!r} ({sec.mechanism})" if sec.sasl else ""
+        env_file = cluster.data_dir / localkafka.CLIENT_ENV_FILE
+        click.echo(f"{sec.protocol}{user}; client settings: set -a; . {env_file}; set +a")
 
 
 @command.command()

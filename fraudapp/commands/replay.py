@@ -10,8 +10,9 @@ from typing import Any
 import click
 import orjson
 
+from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
 from fraudapp.settings import Settings
-from fraudapp.simulation.kafkaio import SimTopics, SimulationError, bootstrap_of
+from fraudapp.simulation.kafkaio import SimTopics, SimulationError
 
 Item = tuple[bytes | None, bytes, float, tuple[int, ...]]
 
@@ -70,12 +71,12 @@ def compare(old: list[dict[str, Any]], new: dict[str, dict[str, Any]]) -> dict[s
     return {"compared": len(old), "unchanged": unchanged, "changed": changed, "missing": missing}
 
 
-async def _replay(items: list[Item], bootstrap: str, topics: SimTopics, speed: float, quiet: bool,
+async def _replay(items: list[Item], kafka: KafkaTarget, topics: SimTopics, speed: float, quiet: bool,
                   wait_new: float | None) -> tuple[list[Any], list[dict[str, Any]]]:
     from fraudapp.simulation.display import LiveProgress
     from fraudapp.simulation.kafkaio import collect_outputs, new_producer, produce_inputs
 
-    producer = new_producer(bootstrap)
+    producer = new_producer(kafka)
     await producer.start()
     started = time.time()
     try:
@@ -86,7 +87,7 @@ async def _replay(items: list[Item], bootstrap: str, topics: SimTopics, speed: f
     verdicts: list[dict[str, Any]] = []
     if wait_new is not None:
         with LiveProgress("verdicts", enabled=not quiet) as live:
-            verdicts, _ = await collect_outputs(bootstrap, topics, [s.position for s in sent], started - 5, wait_new,
+            verdicts, _ = await collect_outputs(kafka, topics, [s.position for s in sent], started - 5, wait_new,
                                                 progress=live.update)
     return sent, verdicts
 
@@ -111,13 +112,15 @@ def command(file: str, speed: float, compare_path: str | None, diff_out: str | N
     """
     from fraudapp.simulation.runner import read_jsonl
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(**({"broker": broker} if broker else {}))
     topics = SimTopics.from_settings(settings)
     items, ids = load_items(file)
+    kafka = settings.kafka_client_options()
     try:
-        sent, verdicts = asyncio.run(_replay(items, bootstrap_of(broker or settings.broker), topics, speed, quiet,
-                                             timeout if compare_path else None))
-    except SimulationError as exc:
+        with explain_connection_errors(kafka):
+            sent, verdicts = asyncio.run(_replay(items, kafka, topics, speed, quiet,
+                                                 timeout if compare_path else None))
+    except (SimulationError, KafkaUnreachable) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(f"replayed {len(sent)} of {len(items)} lines into {topics.clicks!r}")

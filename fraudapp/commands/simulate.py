@@ -8,9 +8,10 @@ import time
 
 import click
 
+from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
 from fraudapp.settings import Settings
 from fraudapp.simulation.generator import DEFAULT_MIX, MixError, SimConfig, Traffic, generate, parse_mix
-from fraudapp.simulation.kafkaio import SimTopics, SimulationError, VerdictWatcher, bootstrap_of, ensure_topics
+from fraudapp.simulation.kafkaio import SimTopics, SimulationError, VerdictWatcher, ensure_topics
 from fraudapp.simulation.truth import Rules
 
 # Event-time density when sending as fast as possible (--rate 0): the traffic still spans
@@ -39,17 +40,17 @@ def build_traffic(count: int | None, duration: float | None, rate: float, seed: 
     return generate(cfg)
 
 
-async def send(traffic: Traffic, bootstrap: str, topics: SimTopics, settings: Settings, rate: float,
+async def send(traffic: Traffic, kafka: KafkaTarget, topics: SimTopics, settings: Settings, rate: float,
                wait_timeout: float, quiet: bool) -> list[dict]:
     from fraudapp.simulation.display import LiveProgress
     from fraudapp.simulation.runner import run_traffic
 
-    await ensure_topics(bootstrap, topics, settings.partitions, settings.replication_factor)
-    watcher = VerdictWatcher(bootstrap, topics.verdicts)
+    await ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
+    watcher = VerdictWatcher(kafka, topics.verdicts)
     try:
         await watcher.start(timeout=wait_timeout)
         with LiveProgress("clicks", watcher, enabled=not quiet) as live:
-            return await run_traffic(traffic, bootstrap, topics, rate=rate, wait_timeout=wait_timeout,
+            return await run_traffic(traffic, kafka, topics, rate=rate, wait_timeout=wait_timeout,
                                      progress=live.update, status=None if quiet else live.status, watcher=watcher)
     finally:
         await watcher.stop()
@@ -69,7 +70,7 @@ async def send(traffic: Traffic, bootstrap: str, topics: SimTopics, settings: Se
               type=click.Path(dir_okay=False), help="Where to write the truth (JSON lines).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
               help="Also write the inputs as JSON lines (the format `fraudapp replay` reads).")
-@click.option("--broker", default=None, help="Kafka bootstrap (default: FRAUDAPP_BROKER).")
+@click.option("--broker", default=None, help="Kafka bootstrap (default: FRAUDAPP_BROKER; security: FRAUDAPP_SASL_*).")
 @click.option("--start-ts", type=float, default=None,
               help="Event time of the run's start (default: now). Fix it, with --seed, for byte-identical reruns.")
 @click.option("--run", "run_tag", default=None, help="Tag in every id (default: from seed and start).")
@@ -88,7 +89,7 @@ def command(count: int | None, duration: float | None, rate: float, seed: int, m
     """
     from fraudapp.simulation.runner import write_jsonl
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(**({"broker": broker} if broker else {}))
     traffic = build_traffic(count, duration, rate, seed, mix, start_ts, run_tag, settings)
     if out_path:
         with open(out_path, "wb") as fh:
@@ -98,11 +99,12 @@ def command(count: int | None, duration: float | None, rate: float, seed: int, m
             fh.write(traffic.truth_lines())
         click.echo(f"wrote {len(traffic.truth)} truth records to {truth_path} (dry run: nothing sent)")
         return
-    bootstrap = bootstrap_of(broker or settings.broker)
+    kafka = settings.kafka_client_options()
     topics = SimTopics.from_settings(settings)
     try:
-        truth = asyncio.run(send(traffic, bootstrap, topics, settings, rate, wait_timeout, quiet))
-    except SimulationError as exc:
+        with explain_connection_errors(kafka):
+            truth = asyncio.run(send(traffic, kafka, topics, settings, rate, wait_timeout, quiet))
+    except (SimulationError, KafkaUnreachable) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     write_jsonl(truth_path, truth)

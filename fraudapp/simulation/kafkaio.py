@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from fraudapp.kafkaconn import KafkaTarget, client_options
 from fraudapp.settings import Settings
 
 Position = tuple[str, int, int]
@@ -30,12 +31,6 @@ DRAIN_SECONDS = 3.0
 
 class SimulationError(RuntimeError):
     """The detector did not answer in time, or the broker is unusable: a one-line message."""
-
-
-def bootstrap_of(broker: str) -> str:
-    """'kafka://h1:9092;kafka://h2:9092' (Faust style) or 'h1:9092,h2:9092' -> 'h1:9092,h2:9092'."""
-    parts = [p.strip() for p in broker.replace(";", ",").split(",") if p.strip()]
-    return ",".join(p.split("://", 1)[-1] for p in parts)
 
 
 @dataclass(frozen=True)
@@ -50,14 +45,14 @@ class SimTopics:
         return cls(s.topic_clicks, s.topic_verdicts, s.topic_dlq, s.topic_blacklist)
 
 
-async def ensure_topics(bootstrap: str, topics: SimTopics, partitions: int, replication: int = 1) -> None:
+async def ensure_topics(kafka: KafkaTarget, topics: SimTopics, partitions: int, replication: int = 1) -> None:
     """Create the public topics the simulator uses when missing, as the detector would
     (blacklist-updates has one partition: a global table's order). A worker creates its
     output topics only on first send, and the simulator must watch verdicts before that."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -99,10 +94,10 @@ def _source(body: dict[str, Any]) -> Position | None:
 class VerdictWatcher:
     """Verdicts from now on: positions answered, counts by class, for waits and live stats."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, kafka: KafkaTarget, topic: str) -> None:
         self.topic = topic
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                         isolation_level="read_committed")
+        self.consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+                                         **client_options(kafka))
         self.seen: dict[Position, dict[str, Any]] = {}
         self.classes: Counter[str] = Counter()
         self.total = 0
@@ -162,10 +157,10 @@ class VerdictWatcher:
         await self.consumer.stop()
 
 
-def new_producer(bootstrap: str) -> AIOKafkaProducer:
+def new_producer(kafka: KafkaTarget) -> AIOKafkaProducer:
     # Idempotent with acks=all: retries can neither duplicate nor reorder a device's clicks.
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-                            max_request_size=2 * 1024 * 1024)
+    return AIOKafkaProducer(acks="all", enable_idempotence=True, linger_ms=5, max_request_size=2 * 1024 * 1024,
+                            **client_options(kafka))
 
 
 @dataclass
@@ -231,7 +226,7 @@ async def produce_inputs(
 
 
 async def collect_outputs(
-    bootstrap: str,
+    kafka: KafkaTarget,
     topics: SimTopics,
     wanted: Iterable[Position],
     since: float,
@@ -243,8 +238,8 @@ async def collect_outputs(
     `timeout`; once all are answered, the rest up to the current end is read too, so that
     a second answer to an input (a duplicate) is seen."""
     wanted = set(wanted)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                isolation_level="read_committed", max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+                                max_partition_fetch_bytes=4 * 1024 * 1024, **client_options(kafka))
     await consumer.start()
     verdicts: list[dict[str, Any]] = []
     dead: list[dict[str, Any]] = []

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from fraudapp.kafkaconn import KafkaTarget
 from fraudapp.simulation.generator import Traffic
 from fraudapp.simulation.kafkaio import (
     SimTopics,
@@ -63,7 +64,7 @@ async def apply_blacklist(traffic: Traffic, producer: Any, watcher: VerdictWatch
 
 async def run_traffic(
     traffic: Traffic,
-    bootstrap: str,
+    kafka: KafkaTarget,
     topics: SimTopics,
     *,
     rate: float,
@@ -74,8 +75,8 @@ async def run_traffic(
 ) -> list[dict[str, Any]]:
     """Produce `traffic`; the truth records of what was sent (with positions)."""
     own_watcher = watcher is None
-    watcher = watcher or VerdictWatcher(bootstrap, topics.verdicts)
-    producer = new_producer(bootstrap)
+    watcher = watcher or VerdictWatcher(kafka, topics.verdicts)
+    producer = new_producer(kafka)
     await producer.start()
     try:
         if own_watcher:
