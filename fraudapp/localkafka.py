@@ -456,6 +456,11 @@ class Node:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
+        if pid in _children:
+            # Started by this process and not reaped yet, so the pid cannot have been reused.
+            # Its command line is no proof: it reads empty while the java launcher re-execs
+            # itself, and a probe that took that for a death killed healthy brokers.
+            return pid if _alive(pid) else None
         if _alive(pid) and _is_kafka(_cmdline(pid), self.config):
             return pid
         return None

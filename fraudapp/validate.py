@@ -19,6 +19,8 @@ import orjson
 from fraudapp.models import Click, Mouse
 
 MAX_ID_LENGTH = 128
+# Largest mouse count / duration: integers JSON consumers (and orjson's int64) all represent.
+MAX_COUNT = 2**53 - 1
 # Epoch seconds accepted as event time: 2000-01-01 .. 2100-01-01. Outside that a number is
 # far more likely to be milliseconds or garbage than a real click.
 MIN_TS, MAX_TS = 946684800.0, 4102444800.0
@@ -87,10 +89,28 @@ def click_from_obj(obj: Any) -> Click | Rejection:
         return rej.rejection
 
 
+def _short(value: Any, limit: int = 64) -> str:
+    """A bounded repr for error details (repr of an int over 4300 digits raises ValueError)."""
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"(an integer of {value.bit_length()} bits)"
+    return repr(value)[:limit]
+
+
 def _json_type(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number"
     )
+
+
+def _text(name: str, value: str) -> str:
+    """`value` unless it holds a lone surrogate: not Unicode text, so not encodable as UTF-8
+    (orjson never decodes one, but other JSON parsers feeding click_from_obj do)."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Reject("invalid_value", f"{name!r} is not valid Unicode text (lone surrogate)") from None
+    return value
 
 
 def _identifier(name: str, value: Any) -> str:
@@ -100,12 +120,14 @@ def _identifier(name: str, value: Any) -> str:
         raise _Reject("wrong_type", f"{name!r} must be a string, got {_json_type(value)}")
     if not 1 <= len(value) <= MAX_ID_LENGTH:
         raise _Reject("invalid_value", f"{name!r} must be 1..{MAX_ID_LENGTH} characters, got {len(value)}")
-    return value
+    return _text(name, value)
 
 
 def _optional_string(name: str, value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _text(name, value)
     raise _Reject("wrong_type", f"{name!r} must be a string, got {_json_type(value)}")
 
 
@@ -115,13 +137,16 @@ def _timestamp(value: Any) -> float:
     if isinstance(value, bool):
         raise _Reject("wrong_type", "'ts' must be epoch seconds or an ISO-8601 string, got boolean")
     if isinstance(value, (int, float)):
-        ts = float(value)
+        try:
+            ts = float(value)
+        except OverflowError:  # an integer beyond float range (orjson rejects those earlier)
+            ts = math.inf
     elif isinstance(value, str):
         ts = _iso_timestamp(value)
     else:
         raise _Reject("wrong_type", f"'ts' must be epoch seconds or an ISO-8601 string, got {_json_type(value)}")
     if not math.isfinite(ts) or not MIN_TS <= ts <= MAX_TS:
-        raise _Reject("invalid_time", f"'ts' {value!r} is outside 2000..2100 (epoch seconds expected)")
+        raise _Reject("invalid_time", f"'ts' {_short(value)} is outside 2000..2100 (epoch seconds expected)")
     return ts
 
 
@@ -171,8 +196,8 @@ def _mouse(value: Any) -> Mouse | None:
         raise _Reject("wrong_type", f"'mouse' must be an object, got {_json_type(value)}")
     moves, duration, straightness = value.get("moves"), value.get("duration_ms"), value.get("straightness")
     for name, v in (("moves", moves), ("duration_ms", duration)):
-        if type(v) is not int or v < 0:
-            raise _Reject("invalid_value", f"'mouse.{name}' must be an integer >= 0, got {v!r}")
+        if type(v) is not int or not 0 <= v <= MAX_COUNT:
+            raise _Reject("invalid_value", f"'mouse.{name}' must be an integer 0..{MAX_COUNT}, got {_short(v)}")
     if isinstance(straightness, bool) or not isinstance(straightness, (int, float)) or not 0 <= straightness <= 1:
-        raise _Reject("invalid_value", f"'mouse.straightness' must be a number in 0..1, got {straightness!r}")
+        raise _Reject("invalid_value", f"'mouse.straightness' must be a number in 0..1, got {_short(straightness)}")
     return Mouse(moves=moves, duration_ms=duration, straightness=float(straightness))
