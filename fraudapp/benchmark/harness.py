@@ -33,7 +33,7 @@ from fraudapp.benchmark import kafkaio
 from fraudapp.benchmark.procs import Proc, Sampler
 from fraudapp.benchmark.traffic import Traffic, generate
 
-SYSTEMS = ("fraudapp", "ceiling", "quix", "redis")
+SYSTEMS = ("fraudapp", "ceiling", "faust_hops", "quix", "redis")
 BENCH_DIR = Path(__file__).resolve().parent.parent.parent / "bench"
 FAUST = str(Path(sys.executable).with_name("faust"))
 
@@ -121,6 +121,11 @@ class Run:
             argv = [py, str(BENCH_DIR / "ceiling.py"), "--bootstrap", self.bootstrap, "--input", inp,
                     "--output", out, "--group", group]  # fmt: skip
             return [Proc(system, argv, log)]
+        if system == "faust_hops":
+            argv = [py, str(BENCH_DIR / "faust_hops.py"), "--bootstrap", self.bootstrap, "--input", inp,
+                    "--output", out, "--group", group, "--partitions", str(cfg.partitions),
+                    "--datadir", str(self.work / "faust-hops-data"), "worker", "-l", "warn"]  # fmt: skip
+            return [Proc(system, argv, log)]
         if system == "quix":
             argv = [py, str(BENCH_DIR / "quix_rules.py"), "--bootstrap", self.bootstrap, "--input", inp,
                     "--output", out, "--group", group, "--state-dir", str(self.work / "quix-state"),
@@ -165,6 +170,7 @@ class Run:
         # The first stage's output marks the start of processing: staged pipelines (fraudapp,
         # Quix) may run their first stage over much of the backlog before the first verdict.
         first_stage = {"fraudapp": f"bench-{self.tag}-fraudapp-clicks-by-click-id",
+                       "faust_hops": f"bench-{self.tag}-faust_hops-by-click-id",
                        "quix": f"bench-{self.tag}-quix-by-click-id"}.get(system)  # fmt: skip
         stage1 = kafkaio.Watcher(self.bootstrap, first_stage) if first_stage else watcher
         if first_stage:
@@ -391,7 +397,7 @@ class Run:
     # ------------------------------------------------------------------ all
 
     async def run(self) -> dict[str, Result]:
-        order = [s for s in ("fraudapp", "ceiling", "quix", "redis") if s in self.cfg.systems]
+        order = [s for s in SYSTEMS if s in self.cfg.systems]
         for system in order:
             self.p.line(f"== {system}")
             if system == "redis":
@@ -435,6 +441,7 @@ def report(cfg: Config, results: dict[str, Result], rates: list[float], meta: di
         "throughput": tp,
         "ratios": {
             "fraudapp_vs_ceiling": _ratio(fr, tp.get("ceiling")),
+            "fraudapp_vs_faust_hops": _ratio(fr, tp.get("faust_hops")),
             "fraudapp_vs_quix": _ratio(fr, tp.get("quix")),
             "fraudapp_vs_redis": _ratio(fr, tp.get("redis")),
         },

@@ -21,7 +21,7 @@ def test_bench_smoke(kafka_broker, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     started = time.monotonic()
     proc = subprocess.run(
-        [FRAUDAPP, "bench", "--broker", kafka_broker.bootstrap, "--systems", "ceiling,fraudapp",
+        [FRAUDAPP, "bench", "--broker", kafka_broker.bootstrap, "--systems", "ceiling,fraudapp,faust_hops",
          "-n", "300", "--latency-seconds", "1.5", "--timeout", "45", "--json", str(out),
          "--results-dir", str(tmp_path / "results")],
         check=False, capture_output=True, text=True, timeout=90,
@@ -33,8 +33,8 @@ def test_bench_smoke(kafka_broker, tmp_path: Path) -> None:
 
     for key in ("throughput", "ratios", "latency_ms", "rss_mb", "cpu_s_per_1k", "rates"):
         assert key in doc, key
-    assert set(doc["ratios"]) == {"fraudapp_vs_ceiling", "fraudapp_vs_quix", "fraudapp_vs_redis"}
-    for system in ("ceiling", "fraudapp"):
+    assert set(doc["ratios"]) == {"fraudapp_vs_ceiling", "fraudapp_vs_faust_hops", "fraudapp_vs_quix", "fraudapp_vs_redis"}
+    for system in ("ceiling", "fraudapp", "faust_hops"):
         assert doc["throughput"][system] > 0
         assert doc["outputs"][system] == 300
         assert doc["rss_mb"][system] > 0
