@@ -11,6 +11,7 @@ record and forwards exactly one record per accepted input.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import faust
@@ -23,7 +24,7 @@ from fraudapp.batching import EventT, Outbox, TableCache, batches, by_partition,
 from fraudapp.blacklist_updates import parse_update
 from fraudapp.deadletters import dead_letter
 from fraudapp.models import Features
-from fraudapp.pipeline import InFlight, session_key
+from fraudapp.pipeline import InFlight, session_key, unpack
 from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
 from fraudapp.state.expiry import PartitionSweeper
@@ -139,11 +140,16 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
                     windows.put(click.device_id, window)
                     newest = max(newest, click.ts)
                     inflight = InFlight(click, _source_of(event), time.time(), {"device_prior": prior})
-                    outbox.add(topics.by_click_id, click.click_id.encode(), inflight.encode())
+                    outbox.add_packed(topics.by_click_id, click.click_id.encode(), inflight.encode())
                 windows.flush()
                 watermark = device_marks.advance(partition, newest) if newest else device_marks.idle(partition, 1e9)
                 device_sweeper.maybe_sweep(partition, watermark)
         await outbox.flush()
+
+
+def _unpacked(group: list[EventT]) -> Iterator[InFlight]:
+    for event in group:
+        yield from unpack(event.value)
 
 
 def _dedup(raw: float | None) -> DedupEntry | None:
@@ -159,15 +165,14 @@ async def check_duplicates(stream: faust.StreamT[bytes]) -> None:
             with in_partition_of(group[-1]):
                 entries: TableCache[str, DedupEntry | None] = TableCache(tables.click_ids, _dedup, _dump)
                 newest = 0.0
-                for event in group:
-                    inflight = InFlight.decode(event.value)
+                for inflight in _unpacked(group):
                     click = inflight.click
                     entry = entries.get(click.click_id)
                     duplicate_of, kept = DedupEntry.check(entry, click.ts, s.dedup_seconds)
                     if kept is not entry:
                         entries.put(click.click_id, kept)
                     inflight.features["duplicate_of"] = duplicate_of
-                    outbox.add(topics.by_session, session_key(click), inflight.encode())
+                    outbox.add_packed(topics.by_session, session_key(click), inflight.encode())
                     newest = max(newest, click.ts)
                 entries.flush()
                 dedup_sweeper.maybe_sweep(partition, dedup_marks.advance(partition, newest))
@@ -190,8 +195,7 @@ async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
                     tables.session_url_clicks, _sessions, _dump
                 )
                 newest = 0.0
-                for event in group:
-                    inflight = InFlight.decode(event.value)
+                for inflight in _unpacked(group):
                     click = inflight.click
                     session_prior = None
                     if click.session_id and click.url:

@@ -21,9 +21,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import faust
+from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
 from fraudapp.app import events
+from fraudapp.pipeline import pack
 
 log = logging.getLogger(__name__)
 
@@ -91,35 +93,86 @@ class TableCache(Generic[K, V]):
         self.values.clear()
 
 
+# A pack stays far below Kafka's default 1 MB record limit.
+PACK_MAX_ITEMS = 200
+PACK_MAX_BYTES = 256 * 1024
+
+Record = tuple[faust.TopicT, bytes | None, bytes, dict[str, bytes] | None, int | None]
+
+
 class Outbox:
-    """Records to produce for a batch; `flush` hands them to the producer."""
+    """Records to produce for a batch; `flush` hands them to the producer.
+
+    `add_packed` items are grouped by the partition their key hashes to (Kafka's default
+    partitioner: murmur2) and produced as packs of up to `PACK_MAX_ITEMS` per record,
+    the encoding of `fraudapp.pipeline.pack`."""
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
-        self.records: list[tuple[faust.TopicT, bytes | None, bytes, dict[str, bytes] | None]] = []
+        self.records: list[Record] = []
+        self.packed: dict[faust.TopicT, list[tuple[bytes, bytes]]] = {}
+        self._partitions: dict[str, list[int]] = {}
 
     def add(self, topic: faust.TopicT, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
-        self.records.append((topic, key, value, headers))
+        self.records.append((topic, key, value, headers, None))
+
+    def add_packed(self, topic: faust.TopicT, key: bytes, item: bytes) -> None:
+        self.packed.setdefault(topic, []).append((key, item))
 
     async def flush(self) -> None:
+        if self.packed:
+            await self._pack()
         records, self.records = self.records, []
         if self.app.in_transaction:
-            for topic, key, value, headers in records:
-                await topic.send(key=key, value=value, headers=headers)
+            for topic, key, value, headers, partition in records:
+                await topic.send(key=key, value=value, headers=headers, partition=partition)
             return
         producer = self.app.producer
-        for topic, key, value, headers in records:
+        for topic, key, value, headers, partition in records:
             # Awaiting only queues the record; Faust flushes the producer before each
             # offset commit, so an input is never committed ahead of its outputs.
             future = await producer.send(
                 topic.get_topic_name(),
                 key=key,
                 value=value,
-                partition=None,
+                partition=partition,
                 timestamp=None,
                 headers=list(headers.items()) if headers else None,
             )
             future.add_done_callback(_log_failure)
+
+    async def _pack(self) -> None:
+        packed, self.packed = self.packed, {}
+        for topic, items in packed.items():
+            partitions = await self._partitions_of(topic.get_topic_name())
+            count = len(partitions)
+            by_partition: dict[int, list[bytes]] = {}
+            for key, item in items:
+                partition = partitions[(murmur2(key) & 0x7FFFFFFF) % count]
+                by_partition.setdefault(partition, []).append(item)
+            for partition, encoded in by_partition.items():
+                for chunk in _chunks(encoded):
+                    self.records.append((topic, None, pack(chunk), None, partition))
+
+    async def _partitions_of(self, topic: str) -> list[int]:
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+            partitions = self._partitions[topic] = sorted(await producer.partitions_for(topic))
+        return partitions
+
+
+def _chunks(encoded: list[bytes]) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    size = 0
+    for item in encoded:
+        if chunk and (len(chunk) >= PACK_MAX_ITEMS or size + len(item) > PACK_MAX_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        yield chunk
 
 
 def _log_failure(future: Any) -> None:

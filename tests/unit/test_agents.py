@@ -29,11 +29,18 @@ async def sent(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Sent]:
     captured: Sent = []
 
     async def capture(outbox: Outbox) -> None:
-        for topic, key, value, headers in outbox.records:
-            captured.append((topic.get_topic_name(), {"key": key, "value": value, "headers": headers}))
+        await outbox._pack()
+        for topic, key, value, headers, partition in outbox.records:
+            captured.append(
+                (topic.get_topic_name(), {"key": key, "value": value, "headers": headers, "partition": partition})
+            )
         outbox.records.clear()
 
+    async def four_partitions(_outbox: Outbox, _topic: str) -> list[int]:
+        return [0, 1, 2, 3]
+
     monkeypatch.setattr(Outbox, "flush", capture)
+    monkeypatch.setattr(Outbox, "_partitions_of", four_partitions)
     yield captured
 
 
