@@ -14,6 +14,7 @@ Faust's `topic.send`, so that they join the event's transaction.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import weakref
@@ -24,14 +25,14 @@ import faust
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
-from fraudapp.app import events
+from fraudapp.app import events, settings
 from fraudapp.pipeline import pack
 
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
-# The longest a lone event waits for company; bounds the latency batching adds per stage.
-BATCH_WITHIN = 0.002
+# How long a busy stage waits for more events; bounds the latency batching adds per stage.
+BATCH_LINGER = settings.batch_linger_ms / 1000
 
 EventT = faust.types.EventT
 K = TypeVar("K")
@@ -39,12 +40,49 @@ V = TypeVar("V")
 
 
 async def batches(stream: faust.StreamT) -> AsyncIterator[list[EventT]]:
+    """Events of the stream in batches of up to `BATCH_MAX`.
+
+    Faust hands events to a stream one at a time, so a batch forms only if the stage
+    lingers for more. An event that finds the stage idle is handled at once; while events
+    keep coming (the previous batch held more than one), a batch lingers up to
+    `BATCH_LINGER` seconds for company, which bounds the latency batching adds per stage.
+    Events are acked only after the agent has handled their batch (at-least-once)."""
     if stream.app.in_transaction:
         async for event in events(stream):
             yield [event]
         return
-    async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
-        yield batch
+    loop = asyncio.get_running_loop()
+    stream.enable_acks = False
+    upstream = stream.events().__aiter__()
+    next_event: asyncio.Future[EventT] = asyncio.ensure_future(upstream.__anext__())
+    busy = False
+    ended = False
+    try:
+        while not ended:
+            try:
+                batch = [await next_event]
+            except StopAsyncIteration:
+                return
+            next_event = asyncio.ensure_future(upstream.__anext__())
+            deadline = loop.time() + (BATCH_LINGER if busy else 0.0)
+            while len(batch) < BATCH_MAX:
+                if not next_event.done():
+                    # an idle stage still gives a queued event one loop turn to arrive
+                    await asyncio.wait((next_event,), timeout=max(deadline - loop.time(), 0.0))
+                    if not next_event.done():
+                        break
+                try:
+                    batch.append(next_event.result())
+                except StopAsyncIteration:
+                    ended = True
+                    break
+                next_event = asyncio.ensure_future(upstream.__anext__())
+            busy = len(batch) > 1
+            yield batch
+            for handled in batch:
+                await stream.ack(handled)
+    finally:
+        next_event.cancel()
 
 
 def by_partition(batch: list[EventT]) -> dict[int, list[EventT]]:

@@ -39,6 +39,10 @@ class Settings:
     store: str = _doc("table store URL: `rocksdb://` or `memory://`", default="rocksdb://")
     commit_interval: float = _doc("seconds between offset commits / transactions", default=0.5)
     producer_linger_ms: int = _doc("producer linger, ms", default=2)
+    batch_linger_ms: float = _doc(
+        "while events keep coming, how long a stage waits for more to fill a batch, ms (an idle stage never waits)",
+        default=5.0,
+    )
     log_level: str = _doc("root log level", default="WARNING")
     # Kafka security (passed through to Faust / aiokafka)
     security_protocol: str = _doc("PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", default="PLAINTEXT")
