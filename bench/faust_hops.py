@@ -1,7 +1,7 @@
 """faust_hops: fraudapp's plumbing without its work — three Faust agents chained through
-two repartition topics (input keyed by device -> by click_id -> by session -> output), each
-taking per-partition batches and producing straight to the producer as fraudapp does; no
-tables, no rules, no validation beyond JSON decoding.
+two repartition topics (input keyed by device -> by click_id -> by session -> output) with
+fraudapp's own batching, packing and producing (`fraudapp.batching`): one record per click
+in and out, packs between the stages; no tables, no rules, no validation beyond decoding.
 
 What it bounds: fraudapp must keep each rule's state where its key lives (device, click_id,
 session), so any exact design on Faust pays for three consumes and three produces per
@@ -19,7 +19,9 @@ import sys
 import faust
 import orjson
 
-BATCH_MAX, BATCH_WITHIN = 500, 0.002
+from fraudapp.batching import Outbox, batches
+
+LINGER = 0.005  # fraudapp's default FRAUDAPP_BATCH_LINGER_MS
 
 
 def build(args: argparse.Namespace) -> faust.App:
@@ -33,16 +35,15 @@ def build(args: argparse.Namespace) -> faust.App:
         datadir=args.datadir,
     )
     source = app.topic(args.input, value_serializer="raw", key_serializer="raw")
+    output = app.topic(args.output, value_serializer="raw", key_serializer="raw")
     by_click = app.topic(f"{args.group}-by-click-id", value_serializer="raw", key_serializer="raw", internal=True)
     by_session = app.topic(f"{args.group}-by-session", value_serializer="raw", key_serializer="raw", internal=True)
 
-    async def forward(stream: faust.StreamT, target: str, key_of) -> None:
-        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
-            for event in batch:
-                click = orjson.loads(event.value)
-                await app.producer.send(
-                    target, key=key_of(click), value=orjson.dumps(click), partition=None, timestamp=None, headers=None
-                )
+    def click_key(c: dict) -> bytes:
+        return str(c["click_id"]).encode()
+
+    def session_key(c: dict) -> bytes:
+        return str(c.get("session_id") or c["click_id"]).encode()
 
     @app.task
     async def quiet_debug_logging() -> None:
@@ -54,15 +55,30 @@ def build(args: argparse.Namespace) -> faust.App:
 
     @app.agent(source)
     async def hop1(stream: faust.StreamT) -> None:
-        await forward(stream, by_click.get_topic_name(), lambda c: str(c["click_id"]).encode())
+        outbox = Outbox(app)
+        async for batch in batches(stream, LINGER):
+            for event in batch:
+                click = orjson.loads(event.value)
+                outbox.add_packed(by_click, click_key(click), orjson.dumps(click))
+            await outbox.flush()
 
     @app.agent(by_click)
     async def hop2(stream: faust.StreamT) -> None:
-        await forward(stream, by_session.get_topic_name(), lambda c: str(c.get("session_id") or c["click_id"]).encode())
+        outbox = Outbox(app)
+        async for batch in batches(stream, LINGER):
+            for event in batch:
+                for click in orjson.loads(event.value):
+                    outbox.add_packed(by_session, session_key(click), orjson.dumps(click))
+            await outbox.flush()
 
     @app.agent(by_session)
     async def hop3(stream: faust.StreamT) -> None:
-        await forward(stream, args.output, lambda c: str(c["device_id"]).encode())
+        outbox = Outbox(app)
+        async for batch in batches(stream, LINGER):
+            for event in batch:
+                for click in orjson.loads(event.value):
+                    outbox.add(output, str(click["device_id"]).encode(), orjson.dumps(click))
+            await outbox.flush()
 
     return app
 

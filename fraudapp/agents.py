@@ -32,6 +32,8 @@ from fraudapp.state.sliding import DedupEntry, SessionUrlWindows, SlidingTimesta
 from fraudapp.validate import Rejection, parse_click
 
 s = settings
+# How long a busy stage waits for more events; bounds the latency batching adds per stage.
+BATCH_LINGER = s.batch_linger_ms / 1000
 SOURCE_HEADER = "fraudapp-source"
 # A click stamped far in the future must not advance stream time and expire everyone's
 # state: watermarks never run further than this ahead of the wall clock.
@@ -118,7 +120,7 @@ def _dump(value: Any) -> Any:
 async def check_devices(stream: faust.StreamT[bytes]) -> None:
     """Validate, count the device's recent clicks, forward keyed by click_id."""
     outbox = Outbox(app)
-    async for batch in batches(stream):
+    async for batch in batches(stream, BATCH_LINGER):
         for partition, group in by_partition(batch).items():
             with in_partition_of(group[-1]):
                 windows: TableCache[str, SlidingTimestamps] = TableCache(tables.device_clicks, _sliding, _dump)
@@ -160,7 +162,7 @@ def _dedup(raw: float | None) -> DedupEntry | None:
 async def check_duplicates(stream: faust.StreamT[bytes]) -> None:
     """Remember each click_id's first acceptance; mark replays; forward keyed by session."""
     outbox = Outbox(app)
-    async for batch in batches(stream):
+    async for batch in batches(stream, BATCH_LINGER):
         for partition, group in by_partition(batch).items():
             with in_partition_of(group[-1]):
                 entries: TableCache[str, DedupEntry | None] = TableCache(tables.click_ids, _dedup, _dump)
@@ -187,7 +189,7 @@ def _sessions(raw: dict[str, Any] | None) -> SessionUrlWindows:
 async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
     """Count the session's clicks on the URL, apply the rules, write the verdict."""
     outbox = Outbox(app)
-    async for batch in batches(stream):
+    async for batch in batches(stream, BATCH_LINGER):
         partials: dict[tuple[str, float], alert_rule.Partial] = {}
         for partition, group in by_partition(batch).items():
             with in_partition_of(group[-1]):

@@ -25,29 +25,29 @@ import faust
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
-from fraudapp.app import events, settings
 from fraudapp.pipeline import pack
 
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
-# How long a busy stage waits for more events; bounds the latency batching adds per stage.
-BATCH_LINGER = settings.batch_linger_ms / 1000
 
 EventT = faust.types.EventT
 K = TypeVar("K")
 V = TypeVar("V")
 
 
-async def batches(stream: faust.StreamT) -> AsyncIterator[list[EventT]]:
+async def batches(stream: faust.StreamT, linger: float) -> AsyncIterator[list[EventT]]:
     """Events of the stream in batches of up to `BATCH_MAX`.
 
     Faust hands events to a stream one at a time, so a batch forms only if the stage
     lingers for more. An event that finds the stage idle is handled at once; while events
-    keep coming (the previous batch held more than one), a batch lingers up to
-    `BATCH_LINGER` seconds for company, which bounds the latency batching adds per stage.
+    keep coming (the previous batch held more than one), a batch lingers up to `linger`
+    seconds for company, which bounds the latency batching adds per stage.
     Events are acked only after the agent has handled their batch (at-least-once)."""
     if stream.app.in_transaction:
+        # imported here: this module is also used without fraudapp's app (bench/faust_hops.py)
+        from fraudapp.app import events
+
         async for event in events(stream):
             yield [event]
         return
@@ -64,7 +64,7 @@ async def batches(stream: faust.StreamT) -> AsyncIterator[list[EventT]]:
             except StopAsyncIteration:
                 return
             next_event = asyncio.ensure_future(upstream.__anext__())
-            deadline = loop.time() + (BATCH_LINGER if busy else 0.0)
+            deadline = loop.time() + (linger if busy else 0.0)
             while len(batch) < BATCH_MAX:
                 if not next_event.done():
                     # an idle stage still gives a queued event one loop turn to arrive
