@@ -1,8 +1,8 @@
 """Soak: one real worker under a fixed click rate for a while.
 
 After a warm-up, the worker's resident memory must stay flat (least-squares slope of RSS
-over time; the short run only catches gross leaks, 15 MB/min, the 30-minute one asks for
-0.5 MB/min), the detector must keep up (inputs without a verdict or dead letter yet, and
+over time; the short run only catches gross leaks, 30 MB/min or ~17 KB a click, as a
+minute right after start still holds warm-up growth; the 30-minute one asks for 0.5 MB/min), the detector must keep up (inputs without a verdict or dead letter yet, and
 the consumer group's committed lag on `clicks`, stay bounded), and the worker must log no
 ERROR line once traffic flows. Short version in the default suite, 30 minutes marked slow;
 `FRAUDAPP_SOAK_RATE` / `FRAUDAPP_SOAK_SECONDS` override rate and duration (see README).
@@ -178,7 +178,7 @@ def error_lines_since(log: str, since_wall: float) -> list[str]:
     ("seconds", "warmup", "max_slope"),
     [
         pytest.param(float(os.environ.get("FRAUDAPP_SOAK_SECONDS", "60")),
-                     float(os.environ.get("FRAUDAPP_SOAK_WARMUP", "20")), 15.0,
+                     float(os.environ.get("FRAUDAPP_SOAK_WARMUP", "20")), 30.0,
                      marks=[pytest.mark.integration, pytest.mark.timeout(400)], id="short"),
         pytest.param(float(os.environ.get("FRAUDAPP_SOAK_SECONDS", "1800")),
                      float(os.environ.get("FRAUDAPP_SOAK_WARMUP", "300")), 0.5,
