@@ -29,6 +29,7 @@ from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
 from fraudapp.state.expiry import PartitionSweeper
 from fraudapp.state.sliding import DedupEntry, SessionUrlWindows, SlidingTimestamps
+from fraudapp.state.streamtime import MultiTopicStreamTime
 from fraudapp.validate import Rejection, parse_click
 
 s = settings
@@ -87,7 +88,9 @@ session_sweeper = PartitionSweeper(
     tables.session_url_clicks,
     lambda _k, v: SessionUrlWindows.json_expires_at(v, s.session_url_window_seconds, s.lateness_seconds),
 )
-device_marks, dedup_marks, session_marks, alert_marks = Watermarks(), Watermarks(), Watermarks(), Watermarks()
+dedup_marks, session_marks, alert_marks = Watermarks(), Watermarks(), Watermarks()
+# clicks and clicks-by-device feed the same device windows: see state/streamtime.py
+device_clock = MultiTopicStreamTime(topics.device_input.topics, idle_seconds=max(60.0, s.lateness_seconds))
 
 
 def reject(outbox: Outbox, event: EventT, rejection: Rejection) -> None:
@@ -125,6 +128,7 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
             with in_partition_of(group[-1]):
                 windows: TableCache[str, SlidingTimestamps] = TableCache(tables.device_clicks, _sliding, _dump)
                 newest = 0.0
+                newest_by_topic: dict[str, float] = {}
                 for event in group:
                     msg = event.message
                     click = parse_click(event.value, s.max_click_bytes)
@@ -141,11 +145,13 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
                     prior = window.aggregate(click.ts, s.click_spam_window_seconds, s.lateness_seconds)
                     windows.put(click.device_id, window)
                     newest = max(newest, click.ts)
+                    newest_by_topic[msg.topic] = max(newest_by_topic.get(msg.topic, click.ts), click.ts)
                     inflight = InFlight(click, _source_of(event), time.time(), {"device_prior": prior})
                     outbox.add_packed(topics.by_click_id, click.click_id.encode(), inflight.encode())
                 windows.flush()
-                watermark = device_marks.advance(partition, newest) if newest else device_marks.idle(partition, 1e9)
-                device_sweeper.maybe_sweep(partition, watermark)
+                watermark = device_clock.advance(partition, newest_by_topic)
+                if watermark is not None:
+                    device_sweeper.maybe_sweep(partition, watermark)
         await outbox.flush()
 
 

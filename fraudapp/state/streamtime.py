@@ -1,0 +1,66 @@
+"""Stream time of a partition that several input topics feed (the expiry watermark).
+
+The device stage reads `clicks` partition p and `clicks-by-device` partition p (re-keyed
+clicks) into the same state. The two advance independently: after an outage (a worker
+killed, its partitions idle until a rebalance) `clicks` p resumes with a backlog minutes
+old while `clicks-by-device` p, fed by the other partitions, is current. One clock for
+the partition (the newest event of either topic) then runs ahead of the backlog by more
+than the lateness, and the sweeper deletes device windows the backlog still needs: a
+click whose two earlier clicks were just deleted loses its click_spam label.
+
+A key may be deleted once every topic that can still reach it has moved past it, so the
+watermark is the *slowest* topic's newest event time. A topic that has been quiet for
+`idle_seconds` (or never had an event while the partition was active that long) no longer
+holds it back: the wall clock stands in for it, so state stays bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+# A click stamped far in the future must not advance stream time and expire everyone's
+# state: event times count at most this far ahead of the wall clock.
+MAX_FUTURE_SKEW = 300.0
+
+
+class MultiTopicStreamTime:
+    def __init__(
+        self, topics: Iterable[str], idle_seconds: float = 60.0, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.topics = tuple(topics)
+        self.idle_seconds = idle_seconds
+        self.clock = clock
+        self._newest: dict[tuple[str, int], float] = {}
+        self._last_event_wall: dict[tuple[str, int], float] = {}
+        self._active_since: dict[int, float] = {}
+
+    def advance(self, partition: int, newest_by_topic: Mapping[str, float]) -> float | None:
+        """Record a batch's newest event time per topic; return the partition's watermark
+        (None: not known yet, do not expire anything)."""
+        now = self.clock()
+        self._active_since.setdefault(partition, now)
+        for topic, ts in newest_by_topic.items():
+            key = (topic, partition)
+            ts = min(ts, now + MAX_FUTURE_SKEW)
+            self._newest[key] = max(self._newest.get(key, ts), ts)
+            self._last_event_wall[key] = now
+        return self.watermark(partition)
+
+    def watermark(self, partition: int) -> float | None:
+        now = self.clock()
+        active_since = self._active_since.setdefault(partition, now)
+        slowest: float | None = None
+        for topic in self.topics:
+            key = (topic, partition)
+            newest = self._newest.get(key)
+            if newest is None:
+                if now - active_since <= self.idle_seconds:
+                    return None  # it may still bring older events for the same keys
+                clock = now
+            elif now - self._last_event_wall[key] > self.idle_seconds:
+                clock = max(newest, now)
+            else:
+                clock = newest
+            slowest = clock if slowest is None else min(slowest, clock)
+        return slowest

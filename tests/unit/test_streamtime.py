@@ -1,0 +1,47 @@
+"""The device stage's expiry watermark: the slowest input topic's stream time."""
+
+from fraudapp.state.streamtime import MultiTopicStreamTime
+
+
+class Clock:
+    def __init__(self, now: float = 10_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_slowest_topic_holds_the_watermark_back() -> None:
+    clock = Clock()
+    st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
+    # a backlog on clicks (old) and current re-keyed clicks: the backlog decides
+    assert st.advance(0, {"clicks": 1_000.0, "rekeyed": 9_000.0}) == 1_000.0
+    assert st.advance(0, {"rekeyed": 9_500.0}) == 1_000.0
+    assert st.advance(0, {"clicks": 1_200.0}) == 1_200.0
+    # partitions are independent
+    assert st.advance(1, {"clicks": 5.0, "rekeyed": 7.0}) == 5.0
+
+
+def test_unseen_topic_blocks_expiry_until_idle() -> None:
+    clock = Clock()
+    st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
+    # only the re-keyed topic has spoken: clicks may still bring older events
+    assert st.advance(0, {"rekeyed": 9_000.0}) is None
+    clock.now += 61
+    assert st.advance(0, {"rekeyed": 9_100.0}) == 9_100.0
+
+
+def test_quiet_topic_gives_way_to_the_wall_clock() -> None:
+    clock = Clock()
+    st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
+    st.advance(0, {"clicks": 9_000.0, "rekeyed": 8_000.0})
+    clock.now += 30
+    assert st.advance(0, {"clicks": 9_030.0}) == 8_000.0
+    clock.now += 31  # rekeyed quiet for 61 s
+    assert st.advance(0, {"clicks": 9_060.0}) == 9_060.0
+
+
+def test_future_event_times_are_capped() -> None:
+    clock = Clock()
+    st = MultiTopicStreamTime(["clicks"], idle_seconds=60, clock=clock)
+    assert st.advance(0, {"clicks": 1e12}) == clock.now + 300
