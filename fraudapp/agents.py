@@ -260,19 +260,32 @@ def record_verdict_metrics(verdict: dict[str, Any], received_at: float, now: flo
 @app.agent(topics.alert_scopes)
 async def raise_alerts(stream: faust.StreamT[bytes]) -> None:
     """Count judged clicks per campaign/publisher window; alert once when a window closes."""
-    async for event in events(stream):
-        partition = event.message.partition
-        record = orjson.loads(event.value)
-        scope = event.key.decode()
-        if "tick" in record:
-            watermark = alert_marks.idle(partition, alert_policy.grace_seconds)
-        else:
-            start, partial = alert_rule.decode_partial(record)
-            state = tables.alert_windows.get(scope) or alert_rule.initialize()
-            alert_rule.aggregate_partial(state, start, partial)
-            tables.alert_windows[scope] = state
-            watermark = alert_marks.advance(partition, partial.newest_ts)
-        await alert_closer.maybe_close(partition, watermark)
+    async for batch in batches(stream, BATCH_LINGER):
+        for partition, group in by_partition(batch).items():
+            with in_partition_of(group[-1]):
+                states: TableCache[str, dict[str, Any]] = TableCache(tables.alert_windows, _alert_state, _same)
+                watermark = 0.0
+                for event in group:
+                    record = orjson.loads(event.value)
+                    if "tick" in record:
+                        watermark = max(watermark, alert_marks.idle(partition, alert_policy.grace_seconds))
+                        continue
+                    start, partial = alert_rule.decode_partial(record)
+                    scope = event.key.decode()
+                    state = states.get(scope)
+                    alert_rule.aggregate_partial(state, start, partial)
+                    states.put(scope, state)
+                    watermark = max(watermark, alert_marks.advance(partition, partial.newest_ts))
+                states.flush()
+                await alert_closer.maybe_close(partition, watermark)
+
+
+def _alert_state(raw: dict[str, Any] | None) -> dict[str, Any]:
+    return raw or alert_rule.initialize()
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 class AlertCloser:
