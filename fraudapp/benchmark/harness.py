@@ -524,7 +524,12 @@ async def bench(
 
 
 def results_doc(cfg: Config, results: dict[str, Result], rates: list[float], started: dt.datetime) -> dict[str, Any]:
-    meta = {
+    return report(cfg, results, rates, run_meta(started))
+
+
+def run_meta(started: dt.datetime) -> dict[str, Any]:
+    """Where and how a run was made: the head of every results table."""
+    return {
         "started": started.strftime("%Y-%m-%d %H:%M"),
         "host": socket.gethostname(),
         "cpus": os.cpu_count(),
@@ -532,4 +537,3 @@ def results_doc(cfg: Config, results: dict[str, Result], rates: list[float], sta
         "kafka": os.environ.get("FRAUDAPP_BENCH_KAFKA_VERSION", "local"),
         "command": " ".join(["fraudapp", *sys.argv[1:]]) if sys.argv else "",
     }
-    return report(cfg, results, rates, meta)

@@ -14,10 +14,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 
-from fraudapp.benchmark.harness import BENCH_DIR, SYSTEMS, Config, Progress, bench, markdown
+from fraudapp.benchmark.harness import BENCH_DIR, SYSTEMS, Config, Progress, bench, markdown, run_meta
 
 
 def _systems(text: str) -> tuple[str, ...]:
@@ -50,10 +51,20 @@ def _systems(text: str) -> tuple[str, ...]:
               show_default=True, help="the markdown table is appended to <dir>/<date>.md; '-' for none")  # fmt: skip
 @click.option("--timeout", type=float, default=600, show_default=True, help="per system, for the backlog")
 @click.option("--keep-workdir", is_flag=True, help="keep logs and state of the systems")
+@click.option(
+    "--state",
+    is_flag=True,
+    help="instead: RSS / disk of N devices in window state, its recovery (1 and 2 workers) and expiry",
+)
+@click.option("--state-keys", type=int, default=1_000_000, show_default=True, help="devices in state, with --state")
 def command(quick: bool, n: int | None, systems: str, latency_systems: str | None, latency_seconds: float | None,
             rates: str | None, partitions: int, redis_concurrency: int, seed: int, broker: str | None,
-            json_path: Path | None, results_dir: Path, timeout: float, keep_workdir: bool) -> None:  # fmt: skip
-    """Throughput, latency, CPU and memory of fraudapp and its peers on the same traffic."""
+            json_path: Path | None, results_dir: Path, timeout: float, keep_workdir: bool, state: bool,
+            state_keys: int) -> None:  # fmt: skip
+    """Throughput, latency, CPU and memory of fraudapp and its peers on the same traffic.
+
+    With --state: size, expiry and recovery of the device window state (bench/README.md).
+    """
     cfg = Config(
         n=n or (8_000 if quick else 50_000),
         partitions=partitions,
@@ -84,7 +95,10 @@ def command(quick: bool, n: int | None, systems: str, latency_systems: str | Non
             bootstrap = cluster.bootstrap
         else:
             bootstrap = broker.replace("kafka://", "").replace(";", ",")
-        doc, _ = asyncio.run(bench(cfg, bootstrap, progress, work / "systems"))
+        if state:
+            doc = _state_run(state_keys, partitions, bootstrap, progress, work / "state")
+        else:
+            doc, _ = asyncio.run(bench(cfg, bootstrap, progress, work / "systems"))
     finally:
         if cluster is not None:
             cluster.stop()
@@ -92,7 +106,12 @@ def command(quick: bool, n: int | None, systems: str, latency_systems: str | Non
             progress.line(f"logs and state kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    text = markdown(doc)
+    if state:
+        from fraudapp.benchmark.statebench import state_markdown
+
+        text = state_markdown(doc)
+    else:
+        text = markdown(doc)
     click.echo(text)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,3 +126,19 @@ def command(quick: bool, n: int | None, systems: str, latency_systems: str | Non
         click.echo(f"markdown: {md}", err=True)
     if doc["errors"]:
         raise SystemExit(1)
+
+
+def _state_run(keys: int, partitions: int, bootstrap: str, progress: Progress, work: Path) -> dict[str, Any]:
+    from fraudapp.benchmark.statebench import StateBench, StateConfig, state_doc
+
+    cfg = StateConfig(keys=keys, partitions=partitions)
+    work.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now().astimezone()
+    runner = StateBench(cfg, bootstrap, work, progress)
+    error = None
+    try:
+        asyncio.run(runner.run())
+    except Exception as exc:  # noqa: BLE001 - report what was measured before the failure
+        error = f"{type(exc).__name__}: {exc}"
+        progress.line(f"state: FAILED: {error}")
+    return state_doc(runner.res, cfg, run_meta(started), error)
