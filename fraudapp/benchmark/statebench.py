@@ -51,6 +51,7 @@ STATE_AGE_SECONDS = 120.0  # state event times: this far before the run starts (
 CHECK_DEVICES = 5  # devices looked up with GET /devices/{id} after recovery and after expiry
 RESTORING = re.compile(r"Restoring state from changelog topics|Restarting Recovery|Recovery rebalancing again")
 READY = "Worker ready"
+REMAINING = re.compile(r"total remaining=(\d+)")
 
 
 @dataclass
@@ -133,6 +134,7 @@ class Worker:
         self.started = time.time()
         self.proc = Proc(name, [FAUST, "-A", "fraudapp", "worker", "-l", "info"], self.log, env=env)
         self.restore_started: float | None = None
+        self.remaining: int | None = None  # changelog records still to read, as Faust last logged it
 
     @property
     def url(self) -> str:
@@ -149,6 +151,8 @@ class Worker:
         last_restore = max((m.end() for m in RESTORING.finditer(text)), default=-1)
         if last_restore >= 0 and self.restore_started is None:
             self.restore_started = time.time()
+        remaining = REMAINING.findall(text, max(last_restore, 0))
+        self.remaining = int(remaining[-1]) if remaining else None
         if text.rfind(READY) <= last_restore:
             return False
         return _get_json(self.url + "/health")[0] == 200
@@ -254,8 +258,10 @@ class StateBench:
             while not all(await asyncio.gather(*(asyncio.to_thread(w.ready) for w in workers))):
                 if time.time() > deadline:
                     raise TimeoutError(f"{count} worker(s) not recovered after {self.cfg.recovery_timeout:.0f} s")
+                left = [w.remaining for w in workers if w.remaining is not None]
+                note = f", {sum(left):,} changelog records left as Faust last logged" if left else ""
                 self.p.status(
-                    f"state: {count} worker(s) recovering {self.cfg.keys:,} keys ({time.time() - started:.0f} s)"
+                    f"state: {count} worker(s) recovering {self.cfg.keys:,} keys ({time.time() - started:.0f} s{note})"
                 )
                 await asyncio.sleep(0.2)
         except BaseException:
