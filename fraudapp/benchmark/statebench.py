@@ -32,6 +32,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,6 +284,18 @@ class StateBench:
         status, body = _get_json(f"{worker.url}/devices/{self.device(i)}")
         return body.get("recent_click_times") if status == 200 and isinstance(body, dict) else None
 
+    async def lookups(
+        self, worker: Worker, ids: list[int], ok: Callable[[int, Any], bool], patience: float = 20.0
+    ) -> list[list[float] | None]:
+        """GET /devices/{id} of `ids`, again every second while some answer is not `ok` (a busy
+        worker may time out or answer 503), for up to `patience` seconds."""
+        deadline = time.time() + patience
+        while True:
+            got = await asyncio.gather(*(asyncio.to_thread(self.lookup, worker, i) for i in ids))
+            if all(ok(i, g) for i, g in zip(ids, got, strict=True)) or time.time() > deadline:
+                return got
+            await asyncio.sleep(1.0)
+
     def sample(self) -> list[int]:
         n = self.cfg.keys
         return sorted({min(n - 1, k * n // CHECK_DEVICES) for k in range(CHECK_DEVICES)})
@@ -290,7 +303,7 @@ class StateBench:
     async def check_recovered(self, worker: Worker, quiet: bool = False) -> int:
         """GET /devices/{id} of a few devices (answered by the owner): their times are back."""
         ids = self.sample()
-        got = await asyncio.gather(*(asyncio.to_thread(self.lookup, worker, i) for i in ids))
+        got = await self.lookups(worker, ids, lambda i, g: g == device_times(i, self.base_ts))
         recovered = sum(g == device_times(i, self.base_ts) for i, g in zip(ids, got, strict=True))
         if recovered != len(ids):
             self.p.line(f"state: GET /devices after recovery: {list(zip(ids, got, strict=True))}")
@@ -373,8 +386,11 @@ class StateBench:
         self.p.line(f"state: {counter[0]:,} keys expired (changelog tombstones) in {self.res.expiry_s:.1f} s")
         await asyncio.sleep(2.0)
         ids = self.sample()
-        got = await asyncio.gather(*(asyncio.to_thread(self.lookup, worker, i) for i in ids))
+        got = await self.lookups(worker, ids, lambda _i, g: g == [])
         self.res.devices_empty_after_expiry = sum(g == [] for g in got)
+        if self.res.devices_empty_after_expiry != len(ids):
+            raw = [_get_json(f"{worker.url}/devices/{self.device(i)}") for i in ids[:2]]
+            self.p.line(f"state: GET /devices after expiry: {list(zip(ids, got, strict=True))} {raw}")
         self.res.rss_mb_after_expiry = round(rss_mb(worker.proc.pid), 1)
         self.res.disk_mb_after_expiry = round(disk_mb(self.work / "w1-0" / "tables"), 1)
         self.p.line(

@@ -57,10 +57,11 @@ def _systems(text: str) -> tuple[str, ...]:
     help="instead: RSS / disk of N devices in window state, its recovery (1 and 2 workers) and expiry",
 )
 @click.option("--state-keys", type=int, default=1_000_000, show_default=True, help="devices in state, with --state")
+@click.option("--state-workers", default="1,2", show_default=True, help="recovery runs (worker counts), with --state")
 def command(quick: bool, n: int | None, systems: str, latency_systems: str | None, latency_seconds: float | None,
             rates: str | None, partitions: int, redis_concurrency: int, seed: int, broker: str | None,
             json_path: Path | None, results_dir: Path, timeout: float, keep_workdir: bool, state: bool,
-            state_keys: int) -> None:  # fmt: skip
+            state_keys: int, state_workers: str) -> None:  # fmt: skip
     """Throughput, latency, CPU and memory of fraudapp and its peers on the same traffic.
 
     With --state: size, expiry and recovery of the device window state (bench/README.md).
@@ -96,7 +97,8 @@ def command(quick: bool, n: int | None, systems: str, latency_systems: str | Non
         else:
             bootstrap = broker.replace("kafka://", "").replace(";", ",")
         if state:
-            doc = _state_run(state_keys, partitions, bootstrap, progress, work / "state")
+            workers = tuple(int(w) for w in state_workers.split(",") if w.strip())
+            doc = _state_run(state_keys, partitions, workers, bootstrap, progress, work / "state")
         else:
             doc, _ = asyncio.run(bench(cfg, bootstrap, progress, work / "systems"))
     finally:
@@ -128,10 +130,11 @@ def command(quick: bool, n: int | None, systems: str, latency_systems: str | Non
         raise SystemExit(1)
 
 
-def _state_run(keys: int, partitions: int, bootstrap: str, progress: Progress, work: Path) -> dict[str, Any]:
+def _state_run(keys: int, partitions: int, workers: tuple[int, ...], bootstrap: str, progress: Progress,
+               work: Path) -> dict[str, Any]:  # fmt: skip
     from fraudapp.benchmark.statebench import StateBench, StateConfig, state_doc
 
-    cfg = StateConfig(keys=keys, partitions=partitions)
+    cfg = StateConfig(keys=keys, partitions=partitions, workers=workers)
     work.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now().astimezone()
     runner = StateBench(cfg, bootstrap, work, progress)
