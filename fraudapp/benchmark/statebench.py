@@ -162,6 +162,11 @@ class Worker:
         self.proc.stop()
 
 
+async def stop_all(workers: list[Worker]) -> None:
+    """Stop workers in parallel (each waits for its graceful shutdown)."""
+    await asyncio.gather(*(asyncio.to_thread(w.stop) for w in workers))
+
+
 class StateBench:
     def __init__(self, cfg: StateConfig, bootstrap: str, work: Path, progress: Progress) -> None:
         self.cfg, self.bootstrap, self.work, self.p = cfg, bootstrap, work, progress
@@ -266,8 +271,7 @@ class StateBench:
                 )
                 await asyncio.sleep(0.2)
         except BaseException:
-            for w in workers:
-                w.stop()
+            await stop_all(workers)
             raise
         done = time.time()
         self.res.recovery_s[label] = round(done - started, 2)
@@ -417,8 +421,7 @@ class StateBench:
                 else:
                     self.res.devices_recovered_2_workers = await self.check_recovered(workers[0], quiet=True)
             finally:
-                for w in workers:
-                    w.stop()
+                await stop_all(workers)
             if count == 1:
                 self.res.disk_mb_after_expiry_stopped = round(disk_mb(self.work / "w1-0" / "tables"), 1)
         return self.res

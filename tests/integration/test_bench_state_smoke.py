@@ -24,11 +24,12 @@ def test_bench_state_smoke(kafka_broker, tmp_path: Path) -> None:
     proc = subprocess.run(
         [FRAUDAPP, "bench", "--state", "--state-keys", str(KEYS), "--broker", kafka_broker.bootstrap,
          "--json", str(out), "--results-dir", str(tmp_path / "results")],
-        check=False, capture_output=True, text=True, timeout=120,
+        check=False, capture_output=True, text=True, timeout=170,
     )  # fmt: skip
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
-    assert elapsed < 100, f"state smoke bench took {elapsed:.0f} s"
+    # Three worker starts and stops: ~55 s on the idle 2-core VM, 110 s at load average 10.
+    assert elapsed < 150, f"state smoke bench took {elapsed:.0f} s"
     doc = json.loads(out.read_text())
     assert doc["errors"] == {}
     state = doc["state"]
