@@ -374,8 +374,15 @@ class StateBench:
                     counting.result()
                     raise RuntimeError("changelog reader stopped")
                 for d in devices:
+                    # Keyed by the device: read from clicks p. Keyed by its click id: re-keyed by
+                    # the worker into clicks-by-device p. The device stage's stream time is the
+                    # slower of the two topics (state/streamtime.py), so both must move.
                     click = gen.click(d, ts=time.time())
                     await producer.send(self.topic("clicks"), key=d.encode(), value=orjson.dumps(click))
+                    click = gen.click(d, ts=time.time())
+                    await producer.send(
+                        self.topic("clicks"), key=click["click_id"].encode(), value=orjson.dumps(click)
+                    )
                 elapsed = time.time() - t0
                 self.p.status(f"state: expiry {counter[0]:,}/{n:,} keys deleted ({elapsed:.0f} s, "
                               f"{counter[0] / max(elapsed, 1e-3):,.0f} keys/s)")  # fmt: skip
