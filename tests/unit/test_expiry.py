@@ -63,3 +63,20 @@ def test_maybe_sweep_runs_at_most_once_per_period() -> None:
     assert sweeper.maybe_sweep(0, watermark=100.0) == 2
 
 
+
+
+def test_a_sweep_deletes_no_more_than_the_changelog_buffer_has_room_for() -> None:
+    pending = [0]
+    table = FakeTable({f"k{i:03}": [0.0] for i in range(50)})
+    sweeper = PartitionSweeper(  # type: ignore[arg-type]
+        table, last_ts_expiry, every_seconds=0.0, max_pending_changelog=20, pending_changelog=lambda: pending[0]
+    )
+    assert sweeper.maybe_sweep(0, watermark=100.0) == 20  # room for 20 tombstones
+    pending[0] = 15
+    assert sweeper.maybe_sweep(0, watermark=100.0) == 5  # 5 left below the bound
+    pending[0] = 25
+    assert sweeper.maybe_sweep(0, watermark=100.0) == 0  # over it: wait for the buffer to drain
+    pending[0] = 0
+    assert sweeper.maybe_sweep(0, watermark=100.0) == 20
+    assert sweeper.maybe_sweep(0, watermark=100.0) == 5  # the cursor went on; nothing expired is missed
+    assert table.data == {}
