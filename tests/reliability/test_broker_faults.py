@@ -151,50 +151,54 @@ def test_leader_and_controller_faults_lose_nothing(three_nodes: localkafka.Clust
                       tmp=tmp_path, extra_env={"FRAUDAPP_REPLICATION_FACTOR": "3", "FRAUDAPP_LOG_LEVEL": "WARNING"})
     asyncio.run(create_topics(cluster))
     worker = cluster.start_worker("w1")
-    traffic = Traffic(cluster)
-    traffic.start()
-    log: list[str] = []
     try:
-        time.sleep(10)  # steady traffic first (a wait on purpose: faults hit a running pipeline)
-        for what, sig in faults:
-            victim = partition_leader(three_nodes, cluster.topic("clicks")) if what == "leader" \
-                else active_controller(three_nodes)
-            t0 = time.monotonic()
-            three_nodes.kill_node(victim, sig)
-            time.sleep(8)  # the node stays down while traffic goes on
-            three_nodes.start_node(victim, timeout=180)
-            log.append(f"{what} node {three_nodes.nodes[victim].node_id} {signal.Signals(sig).name}: "
-                       f"back after {time.monotonic() - t0:.1f} s, sent {traffic.sent}")
-            assert worker.proc.poll() is None, f"the worker died after the {what} {sig!r}:\n{worker.tail()}"
-            time.sleep(5)
-    finally:
-        traffic.done.set()
-        traffic.join(120)
-    assert traffic.error is None, traffic.error
-    acked = traffic.acked
-    started = time.monotonic()
-    answered: dict[tuple[str, int, int], int] = {}
+        traffic = Traffic(cluster)
+        traffic.start()
+        log: list[str] = []
+        try:
+            time.sleep(10)  # steady traffic first (a wait on purpose: faults hit a running pipeline)
+            for what, sig in faults:
+                victim = partition_leader(three_nodes, cluster.topic("clicks")) if what == "leader" \
+                    else active_controller(three_nodes)
+                t0 = time.monotonic()
+                three_nodes.kill_node(victim, sig)
+                time.sleep(8)  # the node stays down while traffic goes on
+                three_nodes.start_node(victim, timeout=180)
+                log.append(f"{what} node {three_nodes.nodes[victim].node_id} {signal.Signals(sig).name}: "
+                           f"back after {time.monotonic() - t0:.1f} s, sent {traffic.sent}")
+                assert worker.proc.poll() is None, f"the worker died after the {what} {sig!r}:\n{worker.tail()}"
+                time.sleep(5)
+        finally:
+            traffic.done.set()
+            traffic.join(120)
+        assert traffic.error is None, traffic.error
+        acked = traffic.acked
+        started = time.monotonic()
+        answered: dict[tuple[str, int, int], int] = {}
 
-    def all_answered() -> bool:
-        records = consume(cluster, "verdicts", len(acked) - traffic.acked_bad, timeout=20)
-        records += consume(cluster, "clicks-dlq", traffic.acked_bad, timeout=10)
-        answered.clear()
-        for r in records:
-            body = orjson.loads(r.value)
-            pos = tuple(body["source"]) if "source" in body else (body["topic"], body["partition"], body["offset"])
-            answered[pos] = answered.get(pos, 0) + 1
-        return acked <= answered.keys()
+        def all_answered() -> bool:
+            records = consume(cluster, "verdicts", len(acked) - traffic.acked_bad, timeout=20)
+            records += consume(cluster, "clicks-dlq", traffic.acked_bad, timeout=10)
+            answered.clear()
+            for r in records:
+                body = orjson.loads(r.value)
+                pos = tuple(body["source"]) if "source" in body else (body["topic"], body["partition"], body["offset"])
+                answered[pos] = answered.get(pos, 0) + 1
+            return acked <= answered.keys()
 
-    try:
-        wait_for(all_answered, 240, "an answer for every acknowledged input", interval=2)
+        try:
+            wait_for(all_answered, 240, "an answer for every acknowledged input", interval=2)
+        finally:
+            lost = len(acked - answered.keys())
+            doubled = sum(1 for pos in acked if answered.get(pos, 0) > 1)
+            print(f"\n{len(faults)} faults: " + "; ".join(log))
+            print(f"sent {traffic.sent}, acknowledged {len(acked)}, not acknowledged {traffic.failed}; answered "
+                  f"{len(acked & answered.keys())}, lost {lost}, answered twice {doubled} (at least once); "
+                  f"drained in {time.monotonic() - started:.0f} s")
+        assert worker.healthy(), worker.tail()
+        text = worker.log.read_text(errors="replace")
+        print(f"worker log: {text.count('[ERROR]')} ERROR lines (connection errors while a broker is down are expected)")
+        assert "Crashed reason" not in text, worker.tail(80)
     finally:
-        lost = len(acked - answered.keys())
-        doubled = sum(1 for pos in acked if answered.get(pos, 0) > 1)
-        print(f"\n{len(faults)} faults: " + "; ".join(log))
-        print(f"sent {traffic.sent}, acknowledged {len(acked)}, not acknowledged {traffic.failed}; answered "
-              f"{len(acked & answered.keys())}, lost {lost}, answered twice {doubled} (at least once); "
-              f"drained in {time.monotonic() - started:.0f} s")
-    assert worker.healthy(), worker.tail()
-    text = worker.log.read_text(errors="replace")
-    print(f"worker log: {text.count('[ERROR]')} ERROR lines (connection errors while a broker is down are expected)")
-    assert "Crashed reason" not in text, worker.tail(80)
+        cluster.stop_all()  # the worker (and any restarted one) never outlives the test
+
