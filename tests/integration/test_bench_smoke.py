@@ -50,7 +50,7 @@ def test_bench_smoke(kafka_broker, tmp_path: Path) -> None:
     for by_quantile in doc["latency_ms"].values():
         assert set(by_quantile) == {"p50", "p99", "p999"}
         assert 0 < by_quantile["p50"] <= by_quantile["p99"] <= by_quantile["p999"]
-    assert set(doc["latency_ms_by_system"]) == {"fraudapp", "ceiling"}
+    assert set(doc["latency_ms_by_system"]) == {"fraudapp", "ceiling", "faust_hops"}
 
     tables = list((tmp_path / "results").glob("*.md"))
     assert len(tables) == 1 and "| fraudapp |" in tables[0].read_text()
