@@ -111,7 +111,7 @@ class CommitGate:
                     await asyncio.wait_for(self.cond.wait_for(lambda: self._busy == 0), self.timeout)
             except TimeoutError:
                 drained = False
-                log.warning("commit gate: an event still running after %.0f s; committing anyway", self.timeout)
+                log.warning("commit gate: an event still running after %.0f s", self.timeout)
             yield drained
         finally:
             async with self.cond:
@@ -305,7 +305,11 @@ class EOSConsumer(aiokafka_driver.Consumer):
         # No event is half done while offsets are taken and the transaction commits, and
         # every changelog record of the events they cover is in the producer by then.
         # (`topics` is ignored: a transaction commits everything finished.)
-        async with gate.closed():
+        async with gate.closed() as drained:
+            if not drained:
+                # committing now would split an event between two transactions; the
+                # next commit (or, after a crash, the next owner) takes it
+                return False
             await changelog_buffer.drain()
             offsets = processed.take()
             if not offsets:
@@ -404,6 +408,8 @@ async def events(stream: faust.StreamT) -> AsyncIterator[faust.types.EventT]:
             message = event.message
             if message.acked or is_stale(app, message) or processed.done(message):
                 # dropped at a rebalance while it waited here, or delivered again
+                if trace.path:
+                    trace.write("skip", event=f"{message.topic}:{message.partition}:{message.offset}")
                 drop(message)
                 continue
             yield event

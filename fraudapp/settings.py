@@ -33,7 +33,7 @@ class Settings:
     partitions: int = _doc("partitions of the topics fraudapp creates", default=4)
     replication_factor: int = _doc("replication of the topics fraudapp creates", default=1)
     standby_replicas: int = _doc("Faust standby replicas per table partition", default=0)
-    processing_guarantee: str = _doc("`exactly_once` or `at_least_once`", default="at_least_once")
+    processing_guarantee: str = _doc("`exactly_once` or `at_least_once`", default="exactly_once")
     datadir: str = _doc("Faust data directory (offsets, worker state); default `/tmp/fraudapp-<app_id>-<web_port>`", default="")
     tabledir: str = _doc("RocksDB table files; default `<repo>/tables/<app_id>-<web_port>` (per worker, so that workers on one host never share a DB)", default="")
     store: str = _doc("table store URL: `rocksdb://` or `memory://`", default="rocksdb://")

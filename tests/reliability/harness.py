@@ -241,3 +241,99 @@ def verdicts_judged(worker: Worker) -> float:
     except OSError:
         return 0.0
     return sum(float(m) for m in re.findall(r"^fraudapp_verdicts_total\{[^}]*\} (\S+)$", text, re.MULTILINE))
+
+
+# --- state equals recomputation ----------------------------------------------------------
+
+
+def read_table(cluster: Cluster, table: str) -> dict[Any, Any]:
+    """A table as its committed changelog holds it (read_committed; the last value per key,
+    tombstones delete): what any worker restores. Keys and values JSON-decoded."""
+
+    async def run() -> list[Any]:
+        return await _collect(cluster.bootstrap, [f"{cluster.app_id}-{table}-changelog"], lambda r: True, 5.0, 0.5)
+
+    state: dict[Any, Any] = {}
+    for record in asyncio.run(run()):
+        key = orjson.loads(record.key)
+        if record.value is None:
+            state.pop(key, None)
+        else:
+            state[key] = orjson.loads(record.value)
+    return state
+
+
+@dataclass
+class StateReport:
+    table: str
+    keys: int = 0
+    different: int = 0
+    missing: int = 0  # expected, absent and not yet due for expiry
+    expired: int = 0  # expected, absent, legitimately swept
+    unexpected: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.different or self.missing or self.unexpected)
+
+    def line(self) -> str:
+        return (
+            f"{self.table}: {self.keys} keys, different={self.different} missing={self.missing} "
+            f"unexpected={self.unexpected} (swept as expired: {self.expired})"
+        )
+
+
+def compare_state(
+    table: str, actual: dict[Any, Any], expected: dict[Any, Any], expires_at: Any, now: float
+) -> StateReport:
+    report = StateReport(table, keys=len(actual))
+    for key, value in expected.items():
+        if key not in actual:
+            if expires_at(value) < now:
+                report.expired += 1
+            else:
+                report.missing += 1
+                report.examples.append(f"missing {key}: {value}")
+        elif actual[key] != value:
+            report.different += 1
+            report.examples.append(f"{key}: {actual[key]} != expected {value}")
+    for key in actual.keys() - expected.keys():
+        report.unexpected += 1
+        report.examples.append(f"unexpected {key}: {actual[key]}")
+    return report
+
+
+def check_state(cluster: Cluster, traffic: Traffic, lateness: float) -> list[StateReport]:
+    """device-clicks and click-ids after the run equal their recomputation from the input:
+    every valid click counted once in its device's window (pruned as the app prunes) and
+    its click id's first acceptance. A key may be missing only if it had expired (event
+    time of the newest click beyond its expiry), since the sweeper may have deleted it."""
+    from fraudapp.state.sliding import DedupEntry, SlidingTimestamps
+
+    windows: dict[str, SlidingTimestamps] = {}
+    click_ids: dict[str, float] = {}
+    newest = 0.0
+    for _key, value in traffic.records:
+        try:
+            click = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            continue  # malformed: dead-lettered, no state
+        windows.setdefault(click["device_id"], SlidingTimestamps()).add(click["ts"], SPAM_WINDOW, lateness)
+        click_ids.setdefault(click["click_id"], click["ts"])
+        newest = max(newest, click["ts"])
+    devices = compare_state(
+        "device-clicks",
+        read_table(cluster, "device-clicks"),
+        {k: w.to_json() for k, w in windows.items()},
+        lambda v: SlidingTimestamps.json_expires_at(v, SPAM_WINDOW, lateness),
+        newest,
+    )
+    ids = compare_state(
+        "click-ids",
+        read_table(cluster, "click-ids"),
+        click_ids,
+        lambda v: DedupEntry.json_expires_at(v, 86400.0, lateness),
+        newest,
+    )
+    return [devices, ids]
