@@ -68,12 +68,13 @@ class Watermarks:
 
     def idle(self, partition: int, idle_seconds: float) -> float:
         """Stream time of a partition that may have gone quiet: after `idle_seconds`
-        without events, the wall clock stands in for it (so the last windows close)."""
+        without events, the wall clock stands in for it (so the last windows close). Only
+        for this call: events that come later with older times (a backlog, a replay, or
+        one judged click at a time under exactly_once) are judged by their event time."""
         now = time.time()
         current = self._max.get(partition, 0.0)
         if now - self._last_event_wall.get(partition, 0.0) > idle_seconds:
             current = max(current, now)
-            self._max[partition] = current
         return current
 
 

@@ -45,3 +45,19 @@ def test_future_event_times_are_capped() -> None:
     clock = Clock()
     st = MultiTopicStreamTime(["clicks"], idle_seconds=60, clock=clock)
     assert st.advance(0, {"clicks": 1e12}) == clock.now + 300
+
+
+def test_idle_wall_clock_does_not_stick(monkeypatch) -> None:
+    """A quiet alert partition closes its windows by wall clock, but clicks of an old window
+    that arrive afterwards are judged by their own event time (not closed on arrival)."""
+    from fraudapp import agents
+
+    now = [10_000.0]
+    monkeypatch.setattr(agents.time, "time", lambda: now[0])
+    marks = agents.Watermarks()
+    assert marks.idle(0, 5.0) == 10_000.0  # never had an event: the wall clock stands in
+    assert marks.advance(0, 9_700.0) == 9_700.0  # a window five minutes old stays open
+    now[0] += 1
+    assert marks.idle(0, 5.0) == 9_700.0  # still receiving
+    now[0] += 10
+    assert marks.idle(0, 5.0) == 10_011.0  # quiet: close it
