@@ -152,7 +152,7 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
                 windows.flush()
                 watermark = device_clock.advance(partition, newest_by_topic)
                 if watermark is not None:
-                    device_sweeper.maybe_sweep(partition, watermark)
+                    device_sweeper.maybe_sweep(partition, watermark, outbox)
         await outbox.flush()
 
 
@@ -184,7 +184,7 @@ async def check_duplicates(stream: faust.StreamT[bytes]) -> None:
                     outbox.add_packed(topics.by_session, session_key(click), inflight.encode())
                     newest = max(newest, click.ts)
                 entries.flush()
-                dedup_sweeper.maybe_sweep(partition, dedup_marks.advance(partition, newest))
+                dedup_sweeper.maybe_sweep(partition, dedup_marks.advance(partition, newest), outbox)
         await outbox.flush()
 
 
@@ -200,9 +200,7 @@ async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
         partials: dict[tuple[str, float], alert_rule.Partial] = {}
         for partition, group in by_partition(batch).items():
             with in_partition_of(group[-1]):
-                sessions: TableCache[str, SessionUrlWindows] = TableCache(
-                    tables.session_url_clicks, _sessions, _dump
-                )
+                sessions: TableCache[str, SessionUrlWindows] = TableCache(tables.session_url_clicks, _sessions, _dump)
                 newest = 0.0
                 for inflight in _unpacked(group):
                     click = inflight.click
@@ -223,7 +221,7 @@ async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
                         partial.add(body["verdict"], body["fraud_types"], click.ts)
                     newest = max(newest, click.ts)
                 sessions.flush()
-                session_sweeper.maybe_sweep(partition, session_marks.advance(partition, newest))
+                session_sweeper.maybe_sweep(partition, session_marks.advance(partition, newest), outbox)
         for (scope, start), partial in partials.items():
             outbox.add(topics.alert_scopes, scope.encode(), orjson.dumps(alert_rule.encode_partial(start, partial)))
         await outbox.flush()

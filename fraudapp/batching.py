@@ -135,7 +135,7 @@ class TableCache(Generic[K, V]):
 PACK_MAX_ITEMS = 200
 PACK_MAX_BYTES = 256 * 1024
 
-Record = tuple[faust.TopicT, bytes | None, bytes, dict[str, bytes] | None, int | None]
+Record = tuple[faust.TopicT, bytes | None, bytes | None, dict[str, bytes] | None, int | None]
 
 
 class Outbox:
@@ -151,8 +151,14 @@ class Outbox:
         self.packed: dict[faust.TopicT, list[tuple[bytes, bytes]]] = {}
         self._partitions: dict[str, list[int]] = {}
 
-    def add(self, topic: faust.TopicT, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None) -> None:
+    def add(
+        self, topic: faust.TopicT, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None
+    ) -> None:
         self.records.append((topic, key, value, headers, None))
+
+    def tombstone(self, topic: faust.TopicT, partition: int, key: bytes) -> None:
+        """A table key's deletion for its changelog partition (`state.expiry.TombstoneSink`)."""
+        self.records.append((topic, key, None, None, partition))
 
     def add_packed(self, topic: faust.TopicT, key: bytes, item: bytes) -> None:
         self.packed.setdefault(topic, []).append((key, item))
@@ -163,7 +169,11 @@ class Outbox:
         records, self.records = self.records, []
         if self.app.in_transaction:
             for topic, key, value, headers, partition in records:
-                await topic.send(key=key, value=value, headers=headers, partition=partition)
+                # raw: the bytes as they are, and None a tombstone (not JSON `null`)
+                await topic.send(
+                    key=key, value=value, headers=headers, partition=partition,
+                    key_serializer="raw", value_serializer="raw",
+                )  # fmt: skip
             return
         producer = self.app.producer
         for topic, key, value, headers, partition in records:

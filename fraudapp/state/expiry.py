@@ -3,22 +3,32 @@
 Why not Faust's window expiry: it keeps one float per write in memory, runs on wall clock,
 and never expires windows restored from the changelog (faust-streaming #385, #193).
 This sweeper reads the partition's own RocksDB (so restored keys are found like any
-other), walks it a bounded number of keys at a time from a cursor, and deletes through
-the table inside the current event, so the tombstone goes to the changelog partition of
-that event and belongs to the same transaction.
+other) and walks it a bounded number of keys at a time from a cursor.
+
+An expired key is deleted from the partition's RocksDB and its changelog tombstone goes
+to a `TombstoneSink` (the agent's outbox): produced with the batch's other outputs, in the
+same transaction under exactly_once. Not through `del table[key]`: that queues the
+tombstone in Faust's changelog buffer, and while that buffer holds over 100 records Faust
+stops handing events to *every* stream, so mass expiry (a backlog's sessions and devices
+expiring together) stalled verdicts for 6 s (bench/README.md, 3 Dec). Without a sink (the
+memory store, unit tests) keys are deleted through the table, a bounded number per sweep.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 import orjson
 
 # (key, value) -> event time after which the key may be deleted
 ExpiresAt = Callable[[Any, Any], float]
+
+
+class TombstoneSink(Protocol):
+    def tombstone(self, topic: Any, partition: int, key: bytes) -> None: ...
 
 
 class PartitionSweeper:
@@ -44,42 +54,57 @@ class PartitionSweeper:
         self._cursor: dict[int, bytes | None] = {}
         self.deleted = 0
 
-    def maybe_sweep(self, partition: int, watermark: float) -> int:
-        """Delete expired keys of `partition`, at most once a period, and only while the
-        changelog keeps up.
+    def maybe_sweep(self, partition: int, watermark: float, tombstones: TombstoneSink | None = None) -> int:
+        """Delete expired keys of `partition`, at most once a period.
 
-        Each delete queues a tombstone in Faust's changelog buffer, which drains far
-        slower than a sweep deletes: mass expiry (1,000,000 devices) queued ~800,000
-        tombstones and grew the worker to 4.4 GB (bench/README.md). A sweep therefore
-        deletes at most as many keys as the buffer has room for below
+        With `tombstones`, each sweep deletes what it finds among `keys_per_sweep` keys;
+        the producer's own back-pressure bounds what is in flight. Without, each delete
+        queues a tombstone in Faust's changelog buffer, which drains far slower than a
+        sweep deletes (1,000,000 expiring devices queued ~800,000 tombstones, 4.4 GB):
+        such a sweep deletes at most as many keys as the buffer has room for below
         `max_pending_changelog`, and none while it is above."""
         now = self.clock()
         if now < self._next_run.get(partition, 0.0):
             return 0
         self._next_run[partition] = now + self.every_seconds
+        if tombstones is not None and self._db(partition) is not None:
+            return self.sweep(partition, watermark, tombstones=tombstones)
         room = self.max_pending_changelog - self.pending_changelog()
         if room <= 0:
             return 0
         return self.sweep(partition, watermark, max_deletes=room)
 
-    def sweep(self, partition: int, watermark: float, max_deletes: int | None = None) -> int:
-        expired = []
+    def sweep(
+        self, partition: int, watermark: float, max_deletes: int | None = None, tombstones: TombstoneSink | None = None
+    ) -> int:
+        expired: list[tuple[bytes, Any]] = []
         last: bytes | None = None
         stopped_early = False
         for seen, (raw_key, raw_value) in enumerate(self._items_from(partition, self._cursor.get(partition)), 1):
             last = raw_key
             key = orjson.loads(raw_key)
             if self.expires_at(key, orjson.loads(raw_value)) < watermark:
-                expired.append(key)
+                expired.append((raw_key, key))
             if seen >= self.keys_per_sweep or (max_deletes is not None and len(expired) >= max_deletes):
                 stopped_early = True
                 break
         # A walk that reached the end of the partition starts over next time.
         self._cursor[partition] = last if stopped_early else None
-        for key in expired:
-            del self.table[key]
+        db = self._db(partition) if tombstones is not None else None
+        if db is not None and tombstones is not None:
+            changelog = self.table.changelog_topic
+            for raw_key, _ in expired:
+                db.delete(raw_key)
+                tombstones.tombstone(changelog, partition, raw_key)
+        else:
+            for _, key in expired:
+                del self.table[key]
         self.deleted += len(expired)
         return len(expired)
+
+    def _db(self, partition: int) -> Any:
+        dbs = getattr(self.table.data, "_dbs", None)
+        return None if dbs is None else dbs.get(partition)
 
     def _items_from(self, partition: int, cursor: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         store = self.table.data

@@ -63,8 +63,6 @@ def test_maybe_sweep_runs_at_most_once_per_period() -> None:
     assert sweeper.maybe_sweep(0, watermark=100.0) == 2
 
 
-
-
 def test_a_sweep_deletes_no_more_than_the_changelog_buffer_has_room_for() -> None:
     pending = [0]
     table = FakeTable({f"k{i:03}": [0.0] for i in range(50)})
@@ -80,3 +78,55 @@ def test_a_sweep_deletes_no_more_than_the_changelog_buffer_has_room_for() -> Non
     assert sweeper.maybe_sweep(0, watermark=100.0) == 20
     assert sweeper.maybe_sweep(0, watermark=100.0) == 5  # the cursor went on; nothing expired is missed
     assert table.data == {}
+
+
+class RocksStore:
+    """What the sweeper reads of Faust's RocksDB store: one real rocksdict DB per partition."""
+
+    offset_key = b"__faust\x00offset__"
+
+    def __init__(self, dbs: dict[int, Any]) -> None:
+        self._dbs = dbs
+
+
+class RocksTable:
+    changelog_topic = "device-clicks-changelog"
+
+    def __init__(self, store: RocksStore) -> None:
+        self.data = store
+
+    def __delitem__(self, key: Any) -> None:
+        raise AssertionError("with a tombstone sink nothing goes through the table (Faust's changelog buffer)")
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.tombstones: list[tuple[Any, int, bytes]] = []
+
+    def tombstone(self, topic: Any, partition: int, key: bytes) -> None:
+        self.tombstones.append((topic, partition, key))
+
+
+def test_with_a_sink_expired_keys_leave_rocksdb_and_their_tombstones_go_to_the_sink(tmp_path: Any) -> None:
+    import orjson
+    from rocksdict import Rdict
+
+    db = Rdict(str(tmp_path / "p1"))
+    try:
+        for i in range(30):
+            db[orjson.dumps(f"d{i:02}")] = orjson.dumps([50.0 if i < 20 else 500.0])
+        db[RocksStore.offset_key] = b"1234"
+        table = RocksTable(RocksStore({1: db}))
+        sink = Sink()
+        # Faust's buffer being over the bound does not matter: tombstones bypass it.
+        sweeper = PartitionSweeper(  # type: ignore[arg-type]
+            table, last_ts_expiry, every_seconds=0.0, max_pending_changelog=10, pending_changelog=lambda: 10_000
+        )
+        assert sweeper.maybe_sweep(1, watermark=100.0, tombstones=sink) == 20
+        assert sink.tombstones == [("device-clicks-changelog", 1, orjson.dumps(f"d{i:02}")) for i in range(20)]
+        assert sorted(orjson.loads(k) for k, _ in db.items() if k != RocksStore.offset_key) == [f"d{i}" for i in range(20, 30)]
+        assert db[RocksStore.offset_key] == b"1234"
+        # a partition this worker has no DB for: nothing to do
+        assert sweeper.maybe_sweep(2, watermark=100.0, tombstones=sink) == 0
+    finally:
+        db.close()
