@@ -7,9 +7,9 @@ changelog grows with keys, not events: what Kafka Streams' record cache does) an
 its outputs straight to the producer.
 
 At-least-once holds: `take_events` acks a batch only after the agent is done with it, and
-Faust flushes the producer before it commits offsets. Under exactly_once a batch is one
-event, handled inside the commit gate of `fraudapp.app.events`, and outputs go through
-Faust's `topic.send`, so that they join the event's transaction.
+Faust flushes the producer before it commits offsets. Under exactly_once a batch holds
+events of one partition and runs inside the commit gate (`fraudapp.eos.event_batches`);
+outputs go through Faust's `topic.send`, so that they join that partition's transaction.
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ async def batches(stream: faust.StreamT, linger: float) -> AsyncIterator[list[Ev
     seconds for company, which bounds the latency batching adds per stage.
     Events are acked only after the agent has handled their batch (at-least-once)."""
     if stream.app.in_transaction:
-        # imported here: this module is also used without fraudapp's app (bench/faust_hops.py)
-        from fraudapp.app import events
+        # one partition per batch, inside the commit gate (fraudapp/eos.py)
+        from fraudapp.eos import event_batches
 
-        async for event in events(stream):
-            yield [event]
+        async for batch in event_batches(stream, linger, BATCH_MAX):
+            yield batch
         return
     loop = asyncio.get_running_loop()
     stream.enable_acks = False

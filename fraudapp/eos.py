@@ -50,11 +50,14 @@ import contextlib
 import logging
 import os
 import time
+import weakref
+from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import faust
-from faust.streams import current_event
+from aiokafka.errors import ProducerFenced
+from faust.streams import _current_event, current_event
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types.tuples import ack_lock
@@ -274,14 +277,66 @@ class SourcePartitionTransactions(TransactionManager):
             trace.write("send", tid=tid, event=source, dest=f"{topic}:{p}", key=key, **extra)
         return await self.producer.send(topic, key, value, p, timestamp, headers, transactional_id=tid)
 
-    async def commit(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
-        # Always open the next transaction: upstream's "commit and end" runs twice on
-        # shutdown (wait_empty, then on_stop) and the second one fails with "Not in the
-        # middle of a transaction". An empty open transaction is harmless; the next
-        # producer with the same transactional id fences and aborts it.
+    def by_transactional_id(self, offsets: Mapping[Any, int]) -> dict[str, dict[Any, int]]:
+        group_id = self.app.conf.id
+        by_tid: dict[str, dict[Any, int]] = defaultdict(dict)
+        for tp, offset in offsets.items():
+            by_tid[f"{group_id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"][tp] = offset
+        return dict(by_tid)
+
+    async def lock(self, by_tid: Mapping[str, Any]) -> list[asyncio.Lock]:
+        """Take the producers' send locks of these transactions: from here until each one
+        is committed, a record for it waits, and then goes into the next transaction."""
+        locks = self.producer._trn_locks
+        taken = []
+        for tid in sorted(by_tid):
+            lock = locks.get(tid)
+            if lock is not None:  # none yet: no producer, nothing sent for it
+                await lock.acquire()
+                taken.append(lock)
+        return taken
+
+    async def commit_locked(self, by_tid: Mapping[str, Mapping[Any, int]], taken: list[asyncio.Lock]) -> None:
+        """Send the offsets to each transaction, commit it and begin the next, all
+        transactions concurrently; releases the locks `lock()` took."""
         if trace.path:
-            trace.write("commit", offsets={f"{tp.topic}:{tp.partition}": o for tp, o in offsets.items()})
-        return await super().commit(offsets, start_new_transaction=True)
+            trace.write(
+                "commit", offsets={f"{tp.topic}:{tp.partition}": o for x in by_tid.values() for tp, o in x.items()}
+            )
+        producer = self.producer
+        group_id = self.app.conf.id
+
+        async def commit_one(tid: str, offsets: Mapping[Any, int]) -> None:
+            try:
+                txn = producer._transaction_producers.get(tid)
+                if txn is None:
+                    log.warning("exactly_once: no transactional producer %s; offsets %s not committed", tid, offsets)
+                    return
+                await txn.send_offsets_to_transaction(offsets, group_id)
+                await txn.commit_transaction()
+                # Always open the next transaction (also when upstream asks to end them on
+                # shutdown: its second "commit and end" would fail). An empty open
+                # transaction is harmless; the next owner's producer aborts it.
+                await txn.begin_transaction()
+            finally:
+                lock = producer._trn_locks.get(tid)
+                if lock is not None and lock in taken:
+                    taken.remove(lock)
+                    lock.release()
+
+        results = await asyncio.gather(*(commit_one(t, o) for t, o in by_tid.items()), return_exceptions=True)
+        for result in results:
+            if isinstance(result, ProducerFenced):
+                log.warning("exactly_once: producer fenced: %r", result)
+                await self.app.crash(result)
+                raise result
+            if isinstance(result, BaseException):
+                raise result
+
+    async def commit(self, offsets: Mapping[Any, int], start_new_transaction: bool = True) -> bool:
+        by_tid = self.by_transactional_id(offsets)
+        await self.commit_locked(by_tid, await self.lock(by_tid))
+        return True
 
 
 class EOSConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -302,22 +357,35 @@ class EOSConsumer(aiokafka_driver.Consumer):
         return EOSConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
-        # No event is half done while offsets are taken and the transaction commits, and
-        # every changelog record of the events they cover is in the producer by then.
+        # Offsets are taken with no event half done, every changelog record of the events
+        # they cover in the producer, and the transactions' send locks taken; events run
+        # again while the transactions commit (a record for one of them waits for it).
         # (`topics` is ignored: a transaction commits everything finished.)
+        transactions = self.transactions
         async with gate.closed() as drained:
             if not drained:
                 # committing now would split an event between two transactions; the
                 # next commit (or, after a crash, the next owner) takes it
                 return False
             await changelog_buffer.drain()
-            offsets = processed.take()
+            assignment = self.assignment()
+            offsets = {tp: o for tp, o in processed.take().items() if tp in assignment}
             if not offsets:
                 return False
-            sensor_state = self.app.sensors.on_commit_initiated(self)
-            did_commit = await self._commit_offsets(offsets, start_new_transaction=start_new_transaction)
-            self.app.sensors.on_commit_completed(self, sensor_state)
-            return did_commit
+            by_tid = transactions.by_transactional_id(offsets)
+            taken = await transactions.lock(by_tid)
+        sensor_state = self.app.sensors.on_commit_initiated(self)
+        await transactions.commit_locked(by_tid, taken)
+        self.app.tables.on_commit(offsets)
+        self._committed_offset.update(offsets)
+        self.app.monitor.on_tp_commit(offsets)
+        self.app.sensors.on_commit_completed(self, sensor_state)
+        return True
+
+    async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
+        # Upstream records offset gaps (transaction markers) for its ack bookkeeping and
+        # trims them only when it commits from acks, which this consumer never does.
+        return None
 
     def ack(self, message: Any) -> bool:
         # Offsets to commit come from `processed`; an ack only ends the message's life
@@ -406,12 +474,87 @@ async def events(stream: faust.StreamT) -> AsyncIterator[faust.types.EventT]:
     async for event in stream.events():
         async with gate.event():
             message = event.message
-            if message.acked or is_stale(app, message) or processed.done(message):
-                # dropped at a rebalance while it waited here, or delivered again
-                if trace.path:
-                    trace.write("skip", event=f"{message.topic}:{message.partition}:{message.offset}")
-                drop(message)
+            if not _usable(app, event):
                 continue
             yield event
             processed.record(message)
             event.ack()
+
+
+def _usable(app: faust.App, event: faust.types.EventT) -> bool:
+    message = event.message
+    if message.acked or is_stale(app, message) or processed.done(message):
+        # dropped at a rebalance while it waited, or delivered again
+        if trace.path:
+            trace.write("skip", event=f"{message.topic}:{message.partition}:{message.offset}")
+        drop(message)
+        return False
+    return True
+
+
+async def event_batches(
+    stream: faust.StreamT, linger: float, max_size: int = 500
+) -> AsyncIterator[list[faust.types.EventT]]:
+    """Batches of events for the batching agents under exactly_once, one partition each.
+
+    Events are gathered like `batching.batches` gathers them (what is already waiting,
+    lingering up to `linger` seconds for more only while events keep coming), inside the
+    commit gate; the gathered events are then handed over one partition at a time, each
+    group with its last event as the current event, so that the records the agent sends
+    for it go into that partition's transaction. (Faust hands over the partitions of a
+    topic round-robin, so consecutive events rarely share a partition.)"""
+    app = stream.app
+    stream.enable_acks = False
+    upstream = stream.events().__aiter__()
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[Any] | None = None
+    busy = False
+    ended = False
+    try:
+        while not ended:
+            if pending is None:
+                pending = asyncio.ensure_future(upstream.__anext__())
+            try:
+                first = await pending
+            except StopAsyncIteration:
+                return
+            pending = None
+            async with gate.event():
+                gathered = [first]
+                deadline = loop.time() + (linger if busy else 0.0)
+                while len(gathered) < max_size:
+                    if pending is None:
+                        pending = asyncio.ensure_future(upstream.__anext__())
+                    if not pending.done():
+                        # an idle stage still gives a queued event one loop turn to arrive
+                        await asyncio.wait((pending,), timeout=max(deadline - loop.time(), 0.0))
+                        if not pending.done():
+                            break
+                    try:
+                        gathered.append(pending.result())
+                    except StopAsyncIteration:
+                        ended = True
+                        break
+                    finally:
+                        pending = None
+                busy = len(gathered) > 1
+                groups: dict[int, list[Any]] = {}
+                taken: dict[Any, int] = {}
+                for event in gathered:
+                    # checked in the gate: a rebalance may have come; and a message can
+                    # come twice within one gathering too (see ProcessedOffsets)
+                    message = event.message
+                    if message.offset < taken.get(message.tp, -1):
+                        drop(message)
+                    elif _usable(app, event):
+                        taken[message.tp] = message.offset + 1
+                        groups.setdefault(message.partition, []).append(event)
+                for group in groups.values():
+                    _current_event.set(weakref.ref(group[-1]))
+                    yield group
+                    for event in group:
+                        processed.record(event.message)
+                        await stream.ack(event)
+    finally:
+        if pending is not None:
+            pending.cancel()
