@@ -24,11 +24,13 @@ def test_bench_smoke(kafka_broker, tmp_path: Path) -> None:
         [FRAUDAPP, "bench", "--broker", kafka_broker.bootstrap, "--systems", "ceiling,fraudapp,faust_hops",
          "-n", "300", "--latency-seconds", "1.5", "--timeout", "45", "--json", str(out),
          "--results-dir", str(tmp_path / "results")],
-        check=False, capture_output=True, text=True, timeout=90,
+        check=False, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
-    assert elapsed < 60, f"smoke bench took {elapsed:.0f} s"
+    # under 60 s on the idle machine (three systems, each started, run and settled); the bound
+    # is against a harness that hangs, with room for a loaded CI machine
+    assert elapsed < 150, f"smoke bench took {elapsed:.0f} s"
     doc = json.loads(out.read_text())
 
     for key in ("throughput", "ratios", "latency_ms", "rss_mb", "cpu_s_per_1k", "rates"):
@@ -51,6 +53,9 @@ def test_bench_smoke(kafka_broker, tmp_path: Path) -> None:
         assert set(by_quantile) == {"p50", "p99", "p999"}
         assert 0 < by_quantile["p50"] <= by_quantile["p99"] <= by_quantile["p999"]
     assert set(doc["latency_ms_by_system"]) == {"fraudapp", "ceiling", "faust_hops"}
+    # each was measured only after single clicks came back at once (the post-backlog tail)
+    assert set(doc["settle_s"]) == {"fraudapp", "ceiling", "faust_hops"}
+    assert all(0 <= v < 180 for v in doc["settle_s"].values())
 
     tables = list((tmp_path / "results").glob("*.md"))
     assert len(tables) == 1 and "| fraudapp |" in tables[0].read_text()
