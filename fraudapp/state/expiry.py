@@ -90,7 +90,7 @@ class PartitionSweeper:
                 break
         # A walk that reached the end of the partition starts over next time.
         self._cursor[partition] = last if stopped_early else None
-        db = self._db(partition) if tombstones is not None else None
+        db = self._db(partition)
         if db is not None and tombstones is not None:
             changelog = self.table.changelog_topic
             for raw_key, _ in expired:
@@ -108,13 +108,12 @@ class PartitionSweeper:
 
     def _items_from(self, partition: int, cursor: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         store = self.table.data
-        dbs = getattr(store, "_dbs", None)
-        if dbs is None:
+        if getattr(store, "_dbs", None) is None:
             # memory store (unit tests): one dict for all partitions
             items = sorted((orjson.dumps(k), orjson.dumps(v)) for k, v in store.items())
             yield from ((k, v) for k, v in items if cursor is None or k > cursor)
             return
-        db = dbs.get(partition)
+        db = self._db(partition)
         if db is None:
             return
         it = db.iter()
