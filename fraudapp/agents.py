@@ -150,7 +150,7 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
                     inflight = InFlight(click, _source_of(event), time.time(), {"device_prior": prior})
                     outbox.add_packed(topics.by_click_id, click.click_id.encode(), inflight.encode())
                 windows.flush()
-                watermark = device_clock.advance(partition, newest_by_topic)
+                watermark = device_clock.advance(partition, newest_by_topic, app.consumer_generation_id)
                 if watermark is not None:
                     device_sweeper.maybe_sweep(partition, watermark, outbox)
         await outbox.flush()

@@ -13,6 +13,7 @@ import faust
 
 from fraudapp import eos
 from fraudapp.eos import events  # noqa: F401 - the agents' event loop (re-exported)
+from fraudapp.membership import StaticMemberAssignor
 from fraudapp.settings import Settings
 from fraudapp.topics import declare
 
@@ -114,6 +115,11 @@ def create_app(s: Settings) -> faust.App:
         topic_replication_factor=s.replication_factor,
         table_standby_replicas=s.standby_replicas,
         broker_commit_interval=s.commit_interval,
+        consumer_group_instance_id=s.group_instance_id or None,
+        PartitionAssignor=StaticMemberAssignor,
+        broker_session_timeout=s.session_timeout,
+        # Faust's default heartbeat (3 s) is a third of the shortest sane session timeout
+        broker_heartbeat_interval=min(3.0, s.session_timeout / 3),
         producer_linger_ms=s.producer_linger_ms,
         # Faust's own pages expose table contents to anyone: off unless asked for.
         web_tables_enabled=s.web_tables_enabled,

@@ -38,6 +38,17 @@ class Settings:
     tabledir: str = _doc("RocksDB table files; default `<repo>/tables/<app_id>-<web_port>` (per worker, so that workers on one host never share a DB)", default="")
     store: str = _doc("table store URL: `rocksdb://` or `memory://`", default="rocksdb://")
     commit_interval: float = _doc("seconds between offset commits / transactions", default=0.5)
+    group_instance_id: str = _doc(
+        "static consumer-group membership (KIP-345): a name unique to this worker and stable across its restarts "
+        "(a StatefulSet pod name, a host name). A restarted worker then takes its partitions back at once instead "
+        "of waiting for the session timeout and a rebalance; unset: dynamic membership",
+        default="",
+    )
+    session_timeout: float = _doc(
+        "seconds without a heartbeat before the group gives a worker's partitions to the others "
+        "(a crashed worker's partitions wait this long unless it comes back under the same group instance id)",
+        default=60.0,
+    )
     producer_linger_ms: int = _doc("producer linger, ms", default=2)
     batch_linger_ms: float = _doc(
         "while events keep coming, how long a stage waits for more to fill a batch, ms (an idle stage never waits)",

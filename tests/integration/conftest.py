@@ -108,8 +108,10 @@ class Cluster:
         env.update(overrides)
         return env
 
-    def start_worker(self, name: str = "w1", wait: bool = True, **env_overrides: str) -> Worker:
-        port = free_port()
+    def start_worker(
+        self, name: str = "w1", wait: bool = True, port: int | None = None, **env_overrides: str
+    ) -> Worker:
+        port = port or free_port()
         env = self.env(
             FRAUDAPP_WEB_PORT=str(port),
             FRAUDAPP_DATADIR=str(self.tmp / name / "data"),

@@ -42,8 +42,13 @@ NOT_YET_MEASURED = pytest.mark.xfail(
 SLOW = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
-def start(cluster: Cluster, name: str, wait: bool = True) -> Worker:
-    return cluster.start_worker(name, wait=wait, FRAUDAPP_PROCESSING_GUARANTEE=GUARANTEE, FRAUDAPP_LOG_LEVEL="INFO")
+def start(cluster: Cluster, name: str, wait: bool = True, static: bool = False, port: int | None = None) -> Worker:
+    """A worker; `static`: static group membership under its name (FRAUDAPP_GROUP_INSTANCE_ID),
+    restarted on its old `port` as a StatefulSet pod keeps its address."""
+    extra = {"FRAUDAPP_GROUP_INSTANCE_ID": name} if static else {}
+    return cluster.start_worker(
+        name, wait=wait, port=port, FRAUDAPP_PROCESSING_GUARANTEE=GUARANTEE, FRAUDAPP_LOG_LEVEL="INFO", **extra
+    )
 
 
 def first_verdict_after_restart(worker: Worker, timeout: float) -> float | None:
@@ -74,17 +79,20 @@ def check(report: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "n,kills,rate",
+    "n,kills,rate,static",
     [
-        pytest.param(3000, 2, 400, marks=SHORT, id="short"),
-        pytest.param(20_000, 6, 400, marks=[*SLOW, NOT_YET_MEASURED], id="medium"),
-        pytest.param(200_000, 20, 1200, marks=[*SLOW, NOT_YET_MEASURED], id="slow"),
+        # dynamic membership: every kill is two rebalances (the dead member's session
+        # timeout, then its return); static: the restarted worker takes its partitions back
+        pytest.param(3000, 2, 400, False, marks=SHORT, id="short"),
+        pytest.param(3000, 2, 400, True, marks=SHORT, id="short-static"),
+        pytest.param(20_000, 6, 400, False, marks=[*SLOW, NOT_YET_MEASURED], id="medium"),
+        pytest.param(200_000, 20, 400, True, marks=[*SLOW, NOT_YET_MEASURED], id="slow-static"),
     ],
 )
-def test_sigkill_random_worker(fraud_cluster: Cluster, n: int, kills: int, rate: float) -> None:
+def test_sigkill_random_worker(fraud_cluster: Cluster, n: int, kills: int, rate: float, static: bool) -> None:
     rng = random.Random(n + kills)
     traffic = make_traffic(n)
-    workers = {"w1": start(fraud_cluster, "w1"), "w2": start(fraud_cluster, "w2")}
+    workers = {name: start(fraud_cluster, name, static=static) for name in ("w1", "w2")}
     producer = Producer(fraud_cluster, traffic, rate=rate)
     t_start = time.monotonic()
     producer.start()
@@ -96,7 +104,8 @@ def test_sigkill_random_worker(fraud_cluster: Cluster, n: int, kills: int, rate:
         name = rng.choice(sorted(workers))
         workers[name].stop(signal.SIGKILL)
         time.sleep(rng.uniform(0.0, 2.0))
-        workers[name] = start(fraud_cluster, name, wait=False)
+        port = workers[name].port if static else None
+        workers[name] = start(fraud_cluster, name, wait=False, static=static, port=port)
         recoveries.append(first_verdict_after_restart(workers[name], timeout=120))
     producer.join(timeout=production * 3 + 120)
     assert producer.error is None and producer.sent == n, producer.error
@@ -105,7 +114,7 @@ def test_sigkill_random_worker(fraud_cluster: Cluster, n: int, kills: int, rate:
     report = verify(fraud_cluster, traffic, records)
     measured = [r for r in recoveries if r is not None]
     print(
-        f"\n[crash {GUARANTEE}] {n} inputs, {kills} SIGKILLs, {elapsed:.0f} s end to end; restart -> first verdict: "
+        f"\n[crash {GUARANTEE}{' static' if static else ''}] {n} inputs, {kills} SIGKILLs, {elapsed:.0f} s end to end; restart -> first verdict: "
         + (f"median {statistics.median(measured):.1f} s, max {max(measured):.1f} s" if measured else "n/a")
         + f" ({len(measured)}/{len(recoveries)} restarts measured)"
     )

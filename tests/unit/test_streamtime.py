@@ -27,7 +27,9 @@ def test_unseen_topic_blocks_expiry_until_idle() -> None:
     st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
     # only the re-keyed topic has spoken: clicks may still bring older events
     assert st.advance(0, {"rekeyed": 9_000.0}) is None
-    clock.now += 61
+    clock.now += 30
+    assert st.advance(0, {"rekeyed": 9_050.0}) is None
+    clock.now += 31
     assert st.advance(0, {"rekeyed": 9_100.0}) == 9_100.0
 
 
@@ -39,6 +41,30 @@ def test_quiet_topic_gives_way_to_the_wall_clock() -> None:
     assert st.advance(0, {"clicks": 9_030.0}) == 8_000.0
     clock.now += 31  # rekeyed quiet for 61 s
     assert st.advance(0, {"clicks": 9_060.0}) == 9_060.0
+
+
+def test_a_partition_regained_after_a_rebalance_starts_over() -> None:
+    """What this worker recorded before it lost the partition does not count: its lagging
+    clicks (a dead worker's backlog) hold the watermark back again once they arrive."""
+    clock = Clock()
+    st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
+    assert st.advance(0, {"clicks": 1_000.0, "rekeyed": 1_000.0}, epoch=1) == 1_000.0
+    clock.now += 40
+    assert st.advance(0, {"rekeyed": 1_040.0}, epoch=1) == 1_000.0
+    clock.now += 30  # clicks last seen 70 s ago, but the partition was away in between
+    assert st.advance(0, {"rekeyed": 2_500.0}, epoch=3) is None
+    assert st.advance(0, {"clicks": 1_100.0}, epoch=3) == 1_100.0
+
+
+def test_a_stalled_partition_starts_over() -> None:
+    """Same owner, but nothing came for over idle_seconds (a rebalance waiting for a dead
+    member): the first batch after it must not find clicks idle."""
+    clock = Clock()
+    st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
+    assert st.advance(0, {"clicks": 1_000.0, "rekeyed": 1_000.0}) == 1_000.0
+    clock.now += 61
+    assert st.advance(0, {"rekeyed": 2_500.0}) is None
+    assert st.advance(0, {"clicks": 1_050.0}) == 1_050.0
 
 
 def test_future_event_times_are_capped() -> None:
