@@ -36,14 +36,69 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-async def batches(stream: faust.StreamT, linger: float) -> AsyncIterator[list[EventT]]:
-    """Events of the stream in batches of up to `BATCH_MAX`.
+class Gatherer:
+    """Gathers a stream's events into batches of up to `max_size`.
 
     Faust hands events to a stream one at a time, so a batch forms only if the stage
     lingers for more. An event that finds the stage idle is handled at once; while events
     keep coming (the previous batch held more than one), a batch lingers up to `linger`
-    seconds for company, which bounds the latency batching adds per stage.
-    Events are acked only after the agent has handled their batch (at-least-once)."""
+    seconds for company, which bounds the latency batching adds per stage. The next
+    event is awaited in the background meanwhile (`_pending`)."""
+
+    def __init__(self, events: Any, linger: float, max_size: int = BATCH_MAX) -> None:
+        self.linger = linger
+        self.max_size = max_size
+        self._upstream = events.__aiter__()
+        self._pending: asyncio.Future[EventT] | None = None
+        self._busy = False
+        self.ended = False
+
+    def _next(self) -> asyncio.Future[EventT]:
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._upstream.__anext__())
+        return self._pending
+
+    async def first(self) -> EventT | None:
+        """Wait for the next event (None: the stream ended)."""
+        if self.ended:
+            return None
+        try:
+            return await self._next()
+        except StopAsyncIteration:
+            self.ended = True
+            return None
+        finally:
+            self._pending = None
+
+    async def rest(self, first: EventT) -> list[EventT]:
+        """`first` and the events that follow it, lingering only while the stage is busy."""
+        loop = asyncio.get_running_loop()
+        gathered = [first]
+        deadline = loop.time() + (self.linger if self._busy else 0.0)
+        while len(gathered) < self.max_size:
+            pending = self._next()
+            if not pending.done():
+                # an idle stage still gives a queued event one loop turn to arrive
+                await asyncio.wait((pending,), timeout=max(deadline - loop.time(), 0.0))
+                if not pending.done():
+                    break
+            self._pending = None
+            try:
+                gathered.append(pending.result())
+            except StopAsyncIteration:
+                self.ended = True
+                break
+        self._busy = len(gathered) > 1
+        return gathered
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+
+
+async def batches(stream: faust.StreamT, linger: float) -> AsyncIterator[list[EventT]]:
+    """Events of the stream in batches (`Gatherer`), acked only after the agent has handled
+    their batch (at-least-once). Under exactly_once: `fraudapp.eos.event_batches`."""
     if stream.app.in_transaction:
         # one partition per batch, inside the commit gate (fraudapp/eos.py)
         from fraudapp.eos import event_batches
@@ -51,38 +106,16 @@ async def batches(stream: faust.StreamT, linger: float) -> AsyncIterator[list[Ev
         async for batch in event_batches(stream, linger, BATCH_MAX):
             yield batch
         return
-    loop = asyncio.get_running_loop()
     stream.enable_acks = False
-    upstream = stream.events().__aiter__()
-    next_event: asyncio.Future[EventT] = asyncio.ensure_future(upstream.__anext__())
-    busy = False
-    ended = False
+    gatherer = Gatherer(stream.events(), linger)
     try:
-        while not ended:
-            try:
-                batch = [await next_event]
-            except StopAsyncIteration:
-                return
-            next_event = asyncio.ensure_future(upstream.__anext__())
-            deadline = loop.time() + (linger if busy else 0.0)
-            while len(batch) < BATCH_MAX:
-                if not next_event.done():
-                    # an idle stage still gives a queued event one loop turn to arrive
-                    await asyncio.wait((next_event,), timeout=max(deadline - loop.time(), 0.0))
-                    if not next_event.done():
-                        break
-                try:
-                    batch.append(next_event.result())
-                except StopAsyncIteration:
-                    ended = True
-                    break
-                next_event = asyncio.ensure_future(upstream.__anext__())
-            busy = len(batch) > 1
+        while (first := await gatherer.first()) is not None:
+            batch = await gatherer.rest(first)
             yield batch
             for handled in batch:
                 await stream.ack(handled)
     finally:
-        next_event.cancel()
+        gatherer.close()
 
 
 def by_partition(batch: list[EventT]) -> dict[int, list[EventT]]:

@@ -497,47 +497,21 @@ async def event_batches(
 ) -> AsyncIterator[list[faust.types.EventT]]:
     """Batches of events for the batching agents under exactly_once, one partition each.
 
-    Events are gathered like `batching.batches` gathers them (what is already waiting,
-    lingering up to `linger` seconds for more only while events keep coming), inside the
-    commit gate; the gathered events are then handed over one partition at a time, each
-    group with its last event as the current event, so that the records the agent sends
-    for it go into that partition's transaction. (Faust hands over the partitions of a
-    topic round-robin, so consecutive events rarely share a partition.)"""
+    Events are gathered like `batching.batches` gathers them (`batching.Gatherer`), the
+    first one outside the commit gate and the rest inside it; the gathered events are then
+    handed over one partition at a time, each group with its last event as the current
+    event, so that the records the agent sends for it go into that partition's
+    transaction. (Faust hands over the partitions of a topic round-robin, so consecutive
+    events rarely share a partition.)"""
+    from fraudapp.batching import Gatherer
+
     app = stream.app
     stream.enable_acks = False
-    upstream = stream.events().__aiter__()
-    loop = asyncio.get_running_loop()
-    pending: asyncio.Future[Any] | None = None
-    busy = False
-    ended = False
+    gatherer = Gatherer(stream.events(), linger, max_size)
     try:
-        while not ended:
-            if pending is None:
-                pending = asyncio.ensure_future(upstream.__anext__())
-            try:
-                first = await pending
-            except StopAsyncIteration:
-                return
-            pending = None
+        while (first := await gatherer.first()) is not None:
             async with gate.event():
-                gathered = [first]
-                deadline = loop.time() + (linger if busy else 0.0)
-                while len(gathered) < max_size:
-                    if pending is None:
-                        pending = asyncio.ensure_future(upstream.__anext__())
-                    if not pending.done():
-                        # an idle stage still gives a queued event one loop turn to arrive
-                        await asyncio.wait((pending,), timeout=max(deadline - loop.time(), 0.0))
-                        if not pending.done():
-                            break
-                    try:
-                        gathered.append(pending.result())
-                    except StopAsyncIteration:
-                        ended = True
-                        break
-                    finally:
-                        pending = None
-                busy = len(gathered) > 1
+                gathered = await gatherer.rest(first)
                 groups: dict[int, list[Any]] = {}
                 taken: dict[Any, int] = {}
                 for event in gathered:
@@ -556,5 +530,4 @@ async def event_batches(
                         processed.record(event.message)
                         await stream.ack(event)
     finally:
-        if pending is not None:
-            pending.cancel()
+        gatherer.close()
