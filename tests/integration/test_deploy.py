@@ -407,9 +407,11 @@ def test_compose_config_is_valid_and_configures_the_workers() -> None:
         # Faust advertises http://<WEB_HOST>:<port> to the other workers (table routes forward
         # there); without it every worker would advertise 127.0.0.1, i.e. itself.
         assert env.get("FRAUDAPP_WEB_HOST") == services[name]["hostname"] == name, f"{name}: FRAUDAPP_WEB_HOST must be its host name"
+        # static membership needs an id unique to the worker and stable across its restarts
+        assert env.get("FRAUDAPP_GROUP_INSTANCE_ID") == name, f"{name}: FRAUDAPP_GROUP_INSTANCE_ID must be its service name"
 
     assert services["simulator"]["environment"]["FRAUDAPP_BROKER"] == "kafka://kafka:9092"
-    per_worker = {"FRAUDAPP_WEB_HOST"}  # each worker advertises its own host name
+    per_worker = {"FRAUDAPP_WEB_HOST", "FRAUDAPP_GROUP_INSTANCE_ID"}  # each worker's own identity
     envs = [
         {k: v for k, v in services[n]["environment"].items() if k.startswith(PREFIX) and k not in per_worker}
         for n in WORKERS
