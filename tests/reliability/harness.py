@@ -78,13 +78,12 @@ def make_traffic(n: int, seed: int = 7, span: float = 600.0) -> Traffic:
     return Traffic(records, spam, bad)
 
 
-class Producer(threading.Thread):
-    """Produces the traffic in the background at `rate` records/s (None: as fast as it can)."""
+class AsyncThread(threading.Thread):
+    """Runs `self._run()` on its own event loop in a daemon thread; an exception is kept in
+    `error` for the test to report."""
 
-    def __init__(self, cluster: Cluster, traffic: Traffic, rate: float | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.cluster, self.traffic, self.rate = cluster, traffic, rate
-        self.sent = 0
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -92,6 +91,18 @@ class Producer(threading.Thread):
             asyncio.run(self._run())
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.error = exc
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Producer(AsyncThread):
+    """Produces the traffic in the background at `rate` records/s (None: as fast as it can)."""
+
+    def __init__(self, cluster: Cluster, traffic: Traffic, rate: float | None = None) -> None:
+        super().__init__()
+        self.cluster, self.traffic, self.rate = cluster, traffic, rate
+        self.sent = 0
 
     async def _run(self) -> None:
         producer = AIOKafkaProducer(
