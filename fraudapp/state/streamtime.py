@@ -13,13 +13,15 @@ watermark is the *slowest* topic's newest event time. A topic that has been quie
 `idle_seconds` (or never had an event while the partition was active that long) no longer
 holds it back: the wall clock stands in for it, so state stays bounded.
 
-Quiet counts only while the partition is flowing here. A worker starts the partition over
-when its ownership changes (`epoch`: the consumer generation) and when nothing at all came
-for `idle_seconds` (a rebalance waiting out a dead member's session timeout, a broker
-outage). Otherwise such a stall looks like quiet on `clicks` p, the first batch after it
-brings only current `clicks-by-device` records, and they alone set the watermark while
-the `clicks` p backlog is still to come: the crash test's medium run (6 SIGKILLs, a 54 s
-rebalance) lost 4 click_spam labels that way.
+Quiet counts only while the partition flows here: the clock that measures it advances
+with the wall clock between batches, but by at most `MAX_GAP` seconds per gap, and a
+worker starts a partition over when its ownership changes (`epoch`: the consumer
+generation). Measured by the wall clock, a stall (a rebalance waiting out a dead member's
+session timeout, a broker outage) looked like quiet on `clicks` p; the first batch after
+it brought only current `clicks-by-device` records, which alone set the watermark while
+the `clicks` p backlog was still to come: the crash test's medium run (6 SIGKILLs, a 54 s
+rebalance) lost 4 click_spam labels that way. Sparse traffic still expires: a long gap
+counts `MAX_GAP`, so quiet accumulates over the batches that do come.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from collections.abc import Callable, Iterable, Mapping
 MAX_FUTURE_SKEW = 300.0
 
 
+# How much of one gap between two batches of a partition counts as the partition flowing.
+MAX_GAP = 1.0
+
+
 class MultiTopicStreamTime:
     def __init__(
         self, topics: Iterable[str], idle_seconds: float = 60.0, clock: Callable[[], float] = time.time
@@ -40,10 +46,10 @@ class MultiTopicStreamTime:
         self.idle_seconds = idle_seconds
         self.clock = clock
         self._newest: dict[tuple[str, int], float] = {}
-        self._last_event_wall: dict[tuple[str, int], float] = {}
-        self._active_since: dict[int, float] = {}
-        self._epoch: dict[int, object] = {}
+        self._last_event_flow: dict[tuple[str, int], float] = {}  # flowing time of the topic's last event
+        self._flow: dict[int, float] = {}  # seconds the partition has been flowing
         self._last_advance: dict[int, float] = {}
+        self._epoch: dict[int, object] = {}
 
     def advance(
         self, partition: int, newest_by_topic: Mapping[str, float], epoch: object = None
@@ -53,37 +59,39 @@ class MultiTopicStreamTime:
         ownership of the partition (the consumer generation): when it changes, what was
         recorded under the previous one is forgotten."""
         now = self.clock()
-        stalled = now - self._last_advance.get(partition, now) > self.idle_seconds
-        if stalled or self._epoch.get(partition, epoch) != epoch:
+        if self._epoch.get(partition, epoch) != epoch:
             self.forget(partition)
         self._epoch[partition] = epoch
+        last = self._last_advance.get(partition)
+        flow = self._flow.get(partition, 0.0) + (0.0 if last is None else min(max(now - last, 0.0), MAX_GAP))
+        self._flow[partition] = flow
         self._last_advance[partition] = now
-        self._active_since.setdefault(partition, now)
         for topic, ts in newest_by_topic.items():
             key = (topic, partition)
             ts = min(ts, now + MAX_FUTURE_SKEW)
             self._newest[key] = max(self._newest.get(key, ts), ts)
-            self._last_event_wall[key] = now
+            self._last_event_flow[key] = flow
         return self.watermark(partition)
 
     def forget(self, partition: int) -> None:
         for topic in self.topics:
             self._newest.pop((topic, partition), None)
-            self._last_event_wall.pop((topic, partition), None)
-        self._active_since.pop(partition, None)
+            self._last_event_flow.pop((topic, partition), None)
+        self._flow.pop(partition, None)
+        self._last_advance.pop(partition, None)
 
     def watermark(self, partition: int) -> float | None:
         now = self.clock()
-        active_since = self._active_since.setdefault(partition, now)
+        flow = self._flow.get(partition, 0.0)
         slowest: float | None = None
         for topic in self.topics:
             key = (topic, partition)
             newest = self._newest.get(key)
             if newest is None:
-                if now - active_since <= self.idle_seconds:
+                if flow <= self.idle_seconds:
                     return None  # it may still bring older events for the same keys
                 clock = now
-            elif now - self._last_event_wall[key] > self.idle_seconds:
+            elif flow - self._last_event_flow[key] > self.idle_seconds:
                 clock = max(newest, now)
             else:
                 clock = newest

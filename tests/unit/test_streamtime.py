@@ -11,6 +11,15 @@ class Clock:
         return self.now
 
 
+def flow(st: MultiTopicStreamTime, clock: Clock, seconds: float, batch: dict[str, float], step: float = 0.5) -> float | None:
+    """Batches of `batch` every `step` seconds for `seconds` (a partition that keeps flowing)."""
+    watermark = None
+    for _ in range(int(seconds / step)):
+        clock.now += step
+        watermark = st.advance(0, batch)
+    return watermark
+
+
 def test_slowest_topic_holds_the_watermark_back() -> None:
     clock = Clock()
     st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
@@ -27,20 +36,41 @@ def test_unseen_topic_blocks_expiry_until_idle() -> None:
     st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
     # only the re-keyed topic has spoken: clicks may still bring older events
     assert st.advance(0, {"rekeyed": 9_000.0}) is None
-    clock.now += 30
-    assert st.advance(0, {"rekeyed": 9_050.0}) is None
-    clock.now += 31
-    assert st.advance(0, {"rekeyed": 9_100.0}) == 9_100.0
+    assert flow(st, clock, 30, {"rekeyed": 9_050.0}) is None
+    assert flow(st, clock, 31, {"rekeyed": 9_100.0}) == 9_100.0
 
 
 def test_quiet_topic_gives_way_to_the_wall_clock() -> None:
     clock = Clock()
     st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
     st.advance(0, {"clicks": 9_000.0, "rekeyed": 8_000.0})
-    clock.now += 30
-    assert st.advance(0, {"clicks": 9_030.0}) == 8_000.0
-    clock.now += 31  # rekeyed quiet for 61 s
-    assert st.advance(0, {"clicks": 9_060.0}) == 9_060.0
+    assert flow(st, clock, 30, {"clicks": 9_030.0}) == 8_000.0
+    assert flow(st, clock, 31, {"clicks": 9_060.0}) == 9_060.0  # rekeyed quiet for 61 s of flow
+
+
+def test_a_stall_is_not_quiet() -> None:
+    """Nothing came for minutes (a rebalance waiting for a dead member): the first batch
+    after it, current re-keyed clicks only, must not find clicks idle; the clicks
+    backlog that follows still has its windows."""
+    clock = Clock()
+    st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
+    assert st.advance(0, {"clicks": 1_000.0, "rekeyed": 1_000.0}) == 1_000.0
+    clock.now += 120
+    assert st.advance(0, {"rekeyed": 2_500.0}) == 1_000.0
+    assert st.advance(0, {"clicks": 1_050.0}) == 1_050.0
+
+
+def test_sparse_traffic_still_expires() -> None:
+    """A batch every two minutes: each gap counts little, but quiet adds up over batches."""
+    clock = Clock()
+    st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
+    st.advance(0, {"clicks": 1_000.0, "rekeyed": 1_000.0})
+    watermarks = []
+    for i in range(1, 80):
+        clock.now += 120
+        watermarks.append(st.advance(0, {"clicks": 1_000.0 + 120 * i}))
+    assert watermarks[0] == 1_000.0  # rekeyed not idle yet
+    assert watermarks[-1] == 1_000.0 + 120 * 79  # quiet long enough: clicks alone
 
 
 def test_a_partition_regained_after_a_rebalance_starts_over() -> None:
@@ -49,22 +79,9 @@ def test_a_partition_regained_after_a_rebalance_starts_over() -> None:
     clock = Clock()
     st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
     assert st.advance(0, {"clicks": 1_000.0, "rekeyed": 1_000.0}, epoch=1) == 1_000.0
-    clock.now += 40
-    assert st.advance(0, {"rekeyed": 1_040.0}, epoch=1) == 1_000.0
-    clock.now += 30  # clicks last seen 70 s ago, but the partition was away in between
-    assert st.advance(0, {"rekeyed": 2_500.0}, epoch=3) is None
+    assert flow(st, clock, 70, {"rekeyed": 1_040.0}) == 1_040.0  # clicks idle: fine while we own it
+    assert st.advance(0, {"rekeyed": 2_500.0}, epoch=3) is None  # new ownership: clicks not seen yet
     assert st.advance(0, {"clicks": 1_100.0}, epoch=3) == 1_100.0
-
-
-def test_a_stalled_partition_starts_over() -> None:
-    """Same owner, but nothing came for over idle_seconds (a rebalance waiting for a dead
-    member): the first batch after it must not find clicks idle."""
-    clock = Clock()
-    st = MultiTopicStreamTime(["clicks", "rekeyed"], idle_seconds=60, clock=clock)
-    assert st.advance(0, {"clicks": 1_000.0, "rekeyed": 1_000.0}) == 1_000.0
-    clock.now += 61
-    assert st.advance(0, {"rekeyed": 2_500.0}) is None
-    assert st.advance(0, {"clicks": 1_050.0}) == 1_050.0
 
 
 def test_future_event_times_are_capped() -> None:
