@@ -119,6 +119,7 @@ def create_app(s: Settings) -> faust.App:
         consumer_group_instance_id=s.group_instance_id or None,
         PartitionAssignor=StaticMemberAssignor,
         broker_session_timeout=s.session_timeout,
+        broker_commit_livelock_soft_timeout=s.commit_stall_seconds,
         # Faust's default heartbeat (3 s) is a third of the shortest sane session timeout
         broker_heartbeat_interval=min(3.0, s.session_timeout / 3),
         producer_linger_ms=s.producer_linger_ms,

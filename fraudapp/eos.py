@@ -382,6 +382,11 @@ class EOSConsumer(aiokafka_driver.Consumer):
         await transactions.commit_locked(by_tid, taken)
         self.app.tables.on_commit(offsets)
         self._committed_offset.update(offsets)
+        # Faust's livelock check reads the consumer thread's commit times, which only its
+        # own (non-transactional) commit path writes: without this, every busy partition
+        # logs "Has not committed ... since worker start" every few seconds after 5 min.
+        now = time.monotonic()
+        self._thread.tp_last_committed_at.update({tp: now for tp in offsets})
         self.app.monitor.on_tp_commit(offsets)
         self.app.sensors.on_commit_completed(self, sensor_state)
         return True

@@ -38,6 +38,10 @@ class Settings:
     tabledir: str = _doc("RocksDB table files; default `<repo>/tables/<app_id>-<web_port>` (per worker, so that workers on one host never share a DB)", default="")
     store: str = _doc("table store URL: `rocksdb://` or `memory://`", default="rocksdb://")
     commit_interval: float = _doc("seconds between offset commits / transactions", default=0.5)
+    commit_stall_seconds: float = _doc(
+        "a partition with input waiting that has not committed for this long is logged as an ERROR (Faust's commit livelock check)",
+        default=300.0,
+    )
     group_instance_id: str = _doc(
         "static consumer-group membership (KIP-345): a name unique to this worker and stable across its restarts "
         "(a StatefulSet pod name, a host name). A restarted worker then takes its partitions back at once instead "
