@@ -32,6 +32,17 @@ blacklist_entries = Gauge("fraudapp_blacklist_entries", "Active blacklist entrie
 window_state_keys = Gauge(
     "fraudapp_window_state_keys", "Keys held in window state on this worker", ["table"], registry=REGISTRY
 )
+rocksdb_memory = Gauge(
+    "fraudapp_rocksdb_memory_bytes",
+    "RocksDB memory of a table on this worker, all its partitions: memtables, block cache, index and filter readers",
+    ["table", "kind"],
+    registry=REGISTRY,
+)
+ROCKSDB_MEMORY = {
+    "memtables": "rocksdb.cur-size-all-mem-tables",
+    "block_cache": "rocksdb.block-cache-usage",
+    "table_readers": "rocksdb.estimate-table-readers-mem",
+}
 tap_records = Counter(
     "fraudapp_tap_records", "Records read by this worker's web tap (verdicts and alerts of all workers)",
     ["topic"], registry=REGISTRY,
@@ -65,8 +76,21 @@ def estimate_keys(table: Any) -> int:
         return 0
 
 
+def rocksdb_memory_of(table: Any) -> dict[str, int]:
+    """Bytes per ROCKSDB_MEMORY kind over the table's open RocksDB partitions ({} for the memory store)."""
+    dbs = getattr(table.data, "_dbs", None)
+    if dbs is None:
+        return {}
+    return {
+        kind: sum(int(db.property_int_value(prop) or 0) for db in list(dbs.values()))
+        for kind, prop in ROCKSDB_MEMORY.items()
+    }
+
+
 def update_state_gauges(blacklist_size: int, tables: Iterable[Any]) -> None:
     """Set the gauges that are levels rather than events (called by a periodic timer)."""
     blacklist_entries.set(blacklist_size)
     for table in tables:
         window_state_keys.labels(table.name).set(estimate_keys(table))
+        for kind, size in rocksdb_memory_of(table).items():
+            rocksdb_memory.labels(table.name, kind).set(size)

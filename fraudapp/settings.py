@@ -37,6 +37,13 @@ class Settings:
     datadir: str = _doc("Faust data directory (offsets, worker state); default `/tmp/fraudapp-<app_id>-<web_port>`", default="")
     tabledir: str = _doc("RocksDB table files; default `<repo>/tables/<app_id>-<web_port>` (per worker, so that workers on one host never share a DB)", default="")
     store: str = _doc("table store URL: `rocksdb://` or `memory://`", default="rocksdb://")
+    rocksdb_write_buffer_mb: float = _doc(
+        "RocksDB memtable size per table partition, MiB (two at most: one filling, one flushing). Faust's default, 64 MiB x 3, let every table partition grow by up to 192 MiB",
+        default=4.0,
+    )
+    rocksdb_block_cache_mb: float = _doc(
+        "RocksDB block cache per table partition, MiB (Faust's default: 2 GiB each)", default=8.0
+    )
     commit_interval: float = _doc("seconds between offset commits / transactions", default=0.5)
     commit_stall_seconds: float = _doc(
         "a partition with input waiting that has not committed for this long is logged as an ERROR (Faust's commit livelock check)",
@@ -112,6 +119,15 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    def rocksdb_options(self) -> dict[str, Any]:
+        """Options of each table's RocksDB store (a fresh dict: Faust pops keys from it)."""
+        mib = 1024 * 1024
+        return {
+            "write_buffer_size": int(self.rocksdb_write_buffer_mb * mib),
+            "max_write_buffer_number": 2,
+            "block_cache_size": int(self.rocksdb_block_cache_mb * mib),
+        }
 
     @property
     def data_dir(self) -> str:

@@ -22,7 +22,9 @@ JSON = {"schema": faust.Schema(key_serializer="json", value_serializer="json")}
 
 
 def _table(name: str, help: str, **kw: Any) -> faust.Table:
-    return app.Table(name, partitions=settings.partitions, help=help, **JSON, **kw)
+    return app.Table(
+        name, partitions=settings.partitions, help=help, options=settings.rocksdb_options(), **JSON, **kw
+    )
 
 
 device_clicks = _table(
@@ -109,6 +111,7 @@ blacklist: BlacklistTable = app.tables.add(
         # a worker can loop in recovery.
         recovery_buffer_size=1,
         help="'<kind>:<value>' -> blacklist entry {kind, value, reason, added_at, expires_at}",
+        options=settings.rocksdb_options(),
         **JSON,
     )
 )

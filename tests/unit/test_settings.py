@@ -63,3 +63,19 @@ def test_readme_documents_every_setting() -> None:
     text = README.read_text(encoding="utf-8")
     missing = [var for var, _, _ in documented() if f"`{var}`" not in text]
     assert not missing, f"README settings table lacks {missing}"
+
+
+def test_rocksdb_options_are_bounded_and_fresh_per_table() -> None:
+    from fraudapp.settings import Settings
+
+    s = Settings.from_env({"FRAUDAPP_ROCKSDB_WRITE_BUFFER_MB": "2", "FRAUDAPP_ROCKSDB_BLOCK_CACHE_MB": "16"})
+    options = s.rocksdb_options()
+    assert options == {"write_buffer_size": 2 << 20, "max_write_buffer_number": 2, "block_cache_size": 16 << 20}
+    assert s.rocksdb_options() is not options  # Faust pops keys from the dict it is given
+
+
+def test_every_table_store_gets_the_bounded_options() -> None:
+    from fraudapp import tables
+
+    for table in (*tables.STATE_TABLES, tables.blacklist):
+        assert table.options["write_buffer_size"] == tables.settings.rocksdb_options()["write_buffer_size"], table.name
