@@ -16,6 +16,7 @@ import random
 import re
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 
 import orjson
@@ -45,12 +46,24 @@ class Sample:
     produced: int
     answered: int
     group_lag: int | None
+    rocksdb_mb: float | None = None  # memtables + block cache + table readers, all tables
+
+
+def rocksdb_mb(url: str) -> float | None:
+    """fraudapp_rocksdb_memory_bytes summed, MiB (None when /metrics does not answer)."""
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    return sum(float(v) for v in re.findall(r"^fraudapp_rocksdb_memory_bytes\{[^}]*\} (\S+)$", text, re.MULTILINE)) / 2**20
 
 
 @dataclass
 class Soak:
     cluster: Cluster
     pid: int
+    url: str
     seconds: float
     rate: float
     produced: int = 0
@@ -125,13 +138,14 @@ class Soak:
         try:
             while not self.stop.is_set():
                 await asyncio.sleep(1.0)
-                lag = None
+                lag = rocks = None
                 if len(self.samples) % 5 == 0:
+                    rocks = await asyncio.to_thread(rocksdb_mb, self.url)
                     committed = await admin.list_consumer_group_offsets(self.cluster.app_id, partitions=clicks)
                     ends = await probe.end_offsets(clicks)
                     lag = sum(ends[tp] - max(0, committed[tp].offset if tp in committed else 0) for tp in clicks)
                 self.samples.append(Sample(time.monotonic() - self.started_at, proc.memory_info().rss / 2**20,
-                                           proc.cpu_percent(), self.produced, self.answered, lag))
+                                           proc.cpu_percent(), self.produced, self.answered, lag, rocks))
         finally:
             await probe.stop()
             await admin.close()
@@ -195,7 +209,7 @@ def test_soak_fixed_rate(fraud_cluster: Cluster, seconds: float, warmup: float, 
     stall = str(min(300.0, seconds / 2))
     worker = fraud_cluster.start_worker("soak", FRAUDAPP_LOG_LEVEL="WARNING", FRAUDAPP_COMMIT_STALL_SECONDS=stall)
     traffic_wall = time.time()
-    soak = Soak(fraud_cluster, worker.proc.pid, seconds, RATE)
+    soak = Soak(fraud_cluster, worker.proc.pid, worker.url, seconds, RATE)
     asyncio.run(soak.run())
 
     steady = [s for s in soak.samples if s.t >= warmup]
@@ -204,15 +218,17 @@ def test_soak_fixed_rate(fraud_cluster: Cluster, seconds: float, warmup: float, 
     behind = [s.produced - s.answered for s in steady]
     lags = [s.group_lag for s in steady if s.group_lag is not None]
     cpu = sum(s.cpu for s in steady) / len(steady)
+    rocks = [s.rocksdb_mb for s in steady if s.rocksdb_mb is not None]
     errors = error_lines_since(worker.log.read_text(errors="replace"), traffic_wall)
     print(f"\nsoak {seconds:.0f} s at {RATE:.0f} clicks/s: produced {soak.produced}, answered {soak.answered}; "
           f"RSS {steady[0].rss_mb:.1f} MB at warm-up end ({warmup:.0f} s) -> {steady[-1].rss_mb:.1f} MB, "
           f"max {max(s.rss_mb for s in steady):.1f}, slope {slope:+.2f} MB/min; unanswered max {max(behind)} "
           f"(p50 {sorted(behind)[len(behind) // 2]}); committed group lag max {max(lags, default=-1)}; "
-          f"worker CPU {cpu:.0f} %; ERROR lines {len(errors)}")
+          f"worker CPU {cpu:.0f} %; ERROR lines {len(errors)}; RocksDB memory "
+          + " -> ".join(f"{r:.1f}" for r in rocks[:1] + rocks[-1:]) + " MB")
     for s in soak.samples[:: max(1, len(soak.samples) // 12)]:
         print(f"  t={s.t:6.1f}s rss={s.rss_mb:7.1f}MB cpu={s.cpu:5.1f}% produced={s.produced} "
-              f"behind={s.produced - s.answered} lag={s.group_lag}")
+              f"behind={s.produced - s.answered} lag={s.group_lag} rocksdb={s.rocksdb_mb}")
 
     assert worker.healthy(), worker.tail()
     assert soak.answered == soak.produced, f"{soak.produced - soak.answered} inputs unanswered after the drain"
