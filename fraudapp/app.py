@@ -44,6 +44,15 @@ class FraudApp(faust.App):
             eos.install_on_producer(producer)
         return producer
 
+    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        """An exception escaped an agent: a defect or a fault, never bad input (that goes
+        to the dead-letter topic). Faust would commit, restart the agent and go on without
+        the event in flight, which then has no verdict while its offset commits with its
+        neighbours'. Stop the worker instead: open transactions abort and its partitions
+        restart from their committed offsets, after a restart or on another worker."""
+        log.critical("agent %s failed (%r): stopping the worker", agent.name, exc)
+        await self.crash(exc)
+
     def worker_init(self) -> None:
         super().worker_init()
         if self.conf.processing_guarantee.value != EXACTLY_ONCE:
