@@ -197,12 +197,14 @@ class Report:
     duplicates_not_exact: int = 0
     wrong: int = 0
     dead_letters: int = 0
+    wrong_by_partition: dict[int, int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (
             f"inputs={self.inputs} outputs={self.outputs} lost={self.lost} duplicated={self.duplicated} "
             f"(not exact copies: {self.duplicates_not_exact}) wrong={self.wrong} dead_letters={self.dead_letters}"
+            + (f" wrong by clicks partition: {dict(sorted(self.wrong_by_partition.items()))}" if self.wrong else "")
         )
 
 
@@ -239,6 +241,7 @@ def verify(cluster: Cluster, traffic: Traffic, records: list[Any]) -> Report:
                 or "duplicate_click" in out["fraud_types"]
             ):
                 report.wrong += 1
+                report.wrong_by_partition[source[0]] = report.wrong_by_partition.get(source[0], 0) + 1
                 if len(report.examples) < 10:
                     report.examples.append(f"wrong {source}: expected spam={expected} got {out['fraud_types']}")
     return report

@@ -85,6 +85,7 @@ def check(report: Any) -> None:
         pytest.param(3000, 2, 400, False, marks=SHORT, id="short"),
         pytest.param(3000, 2, 400, True, marks=SHORT, id="short-static"),
         pytest.param(20_000, 6, 400, False, marks=SLOW, id="medium"),
+        pytest.param(20_000, 6, 400, True, marks=SLOW, id="medium-static"),
         pytest.param(200_000, 20, 400, True, marks=[*SLOW, NOT_YET_MEASURED], id="slow-static"),
     ],
 )
