@@ -57,7 +57,6 @@ class FraudApp(faust.App):
         super().worker_init()
         if self.conf.processing_guarantee.value != EXACTLY_ONCE:
             return
-        eos.shorten_recovery_idle_poll()
         tabledir = Path(self.conf.tabledir)
         marker = tabledir / CLEAN_MARKER
         if marker.exists():
