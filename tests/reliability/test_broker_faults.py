@@ -3,8 +3,9 @@ one worker judges a steady click stream: the partition leader and the active con
 are hard-killed (SIGKILL) and cleanly bounced (SIGTERM), each restarted after a while.
 A single-node cluster's one broker is restarted the same way. Nothing may be lost: every
 input the broker acknowledged gets a verdict or dead letter, exactly one under exactly_once
-(the default guarantee), with no manual step (the worker is never touched), and the worker
-is up at the end. All versions are slow (minutes of traffic).
+(the default guarantee), with no manual step (the worker is never touched, except that
+with the only broker down it may stop itself, and is then started again as a process
+supervisor would), and the worker is up at the end. All versions are slow (minutes of traffic).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class Traffic(AsyncThread):
 
     async def _run(self) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=self.cluster.bootstrap, acks="all", enable_idempotence=True,
-                                    linger_ms=5, request_timeout_ms=30000, retry_backoff_ms=200)
+                                    linger_ms=5, request_timeout_ms=120000, retry_backoff_ms=200)
         await producer.start()
         rng, topic, pending = random.Random(5), self.cluster.topic("clicks"), []
         started = time.monotonic()
