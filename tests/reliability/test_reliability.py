@@ -313,25 +313,35 @@ async def kill_and_probe(
 # --- paused worker -------------------------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_paused_worker_past_session_timeout(fraud_cluster: Cluster) -> None:
-    n, rate = 40_000, 300
+@pytest.mark.parametrize(
+    "n,rate,session_timeout,pause",
+    [
+        pytest.param(3000, 200, 10, 16, marks=SHORT, id="short"),
+        pytest.param(40_000, 300, 60, 75, marks=[pytest.mark.slow, pytest.mark.timeout(1800)], id="slow"),
+    ],
+)
+def test_paused_worker_past_session_timeout(
+    fraud_cluster: Cluster, n: int, rate: float, session_timeout: int, pause: float
+) -> None:
     traffic = make_traffic(n, seed=11)
-    w1, w2 = start(fraud_cluster, "w1"), start(fraud_cluster, "w2")
+    env = {"FRAUDAPP_SESSION_TIMEOUT": str(session_timeout)}
+    w1, w2 = (
+        fraud_cluster.start_worker(name, FRAUDAPP_PROCESSING_GUARANTEE=GUARANTEE, FRAUDAPP_LOG_LEVEL="INFO", **env)
+        for name in ("w1", "w2")
+    )
     producer = Producer(fraud_cluster, traffic, rate=rate)
     producer.start()
-    time.sleep(15)
+    time.sleep(min(15, n / rate / 4))  # a wait on purpose: the pause hits a running pipeline
     os.killpg(w1.proc.pid, signal.SIGSTOP)
     try:
-        time.sleep(75)  # Faust's broker_session_timeout is 60 s
+        time.sleep(pause)  # past the session timeout: the group moves w1's partitions to w2
     finally:
         os.killpg(w1.proc.pid, signal.SIGCONT)
     producer.join(timeout=n / rate * 3 + 120)
     assert producer.error is None and producer.sent == n
     records = collect_outputs(fraud_cluster, n, timeout=600)
     report = verify(fraud_cluster, traffic, records)
-    fenced = "producer fenced" in w1.log.read_text(errors="replace")
+    fenced = "ProducerFenced" in w1.log.read_text(errors="replace")
     print(
         f"\n[paused {GUARANTEE}] w1 after SIGCONT: fenced {fenced}, alive {w1.proc.poll() is None} "
         f"(exit code {w1.proc.returncode}); w2 alive {w2.proc.poll() is None}"
