@@ -284,7 +284,9 @@ async def kill_and_probe(
     await consumer.start()
     await producer.start()
     try:
+        await consumer._client.force_metadata_update()
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        assert tps, f"no partitions of {topic}"
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
