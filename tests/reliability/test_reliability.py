@@ -244,7 +244,7 @@ def test_survivor_takes_over_a_dead_workers_state(fraud_cluster: Cluster, standb
     the survivor answering, with the right label, a probe click for every device (each
     probe is a device's 3rd click: click_spam only if its window survived the takeover).
     Session timeout 10 s here, so that the rebuild, not the wait, shows."""
-    keys = 40_000
+    keys = 20_000
     env = {"FRAUDAPP_STANDBY_REPLICAS": str(standby), "FRAUDAPP_SESSION_TIMEOUT": "10"}
     workers = [
         fraud_cluster.start_worker(name, FRAUDAPP_PROCESSING_GUARANTEE=GUARANTEE, **env) for name in ("w1", "w2")
