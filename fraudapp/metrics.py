@@ -62,13 +62,10 @@ def estimate_keys(table: Any) -> int:
     RocksDB: the DB's own estimate (O(1); counting would scan every key on each scrape).
     Memory store: exact. Windowed tables count one key per (key, window).
     """
-    store = table.data
-    dbs = getattr(store, "_dbs", None)
-    if dbs is not None:
-        total = 0
-        for db in list(dbs.values()):
-            total += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
+    total = rocksdb_property(table, "rocksdb.estimate-num-keys")
+    if total is not None:
         return total
+    store = table.data
     inner = getattr(store, "data", store)
     try:
         return len(inner)
@@ -76,15 +73,18 @@ def estimate_keys(table: Any) -> int:
         return 0
 
 
-def rocksdb_memory_of(table: Any) -> dict[str, int]:
-    """Bytes per ROCKSDB_MEMORY kind over the table's open RocksDB partitions ({} for the memory store)."""
+def rocksdb_property(table: Any, prop: str) -> int | None:
+    """An integer RocksDB property summed over the table's open partitions (None: not RocksDB)."""
     dbs = getattr(table.data, "_dbs", None)
     if dbs is None:
-        return {}
-    return {
-        kind: sum(int(db.property_int_value(prop) or 0) for db in list(dbs.values()))
-        for kind, prop in ROCKSDB_MEMORY.items()
-    }
+        return None
+    return sum(int(db.property_int_value(prop) or 0) for db in list(dbs.values()))
+
+
+def rocksdb_memory_of(table: Any) -> dict[str, int]:
+    """Bytes per ROCKSDB_MEMORY kind over the table's open RocksDB partitions ({} for the memory store)."""
+    sizes = {kind: rocksdb_property(table, prop) for kind, prop in ROCKSDB_MEMORY.items()}
+    return {kind: size for kind, size in sizes.items() if size is not None}
 
 
 def update_state_gauges(blacklist_size: int, tables: Iterable[Any]) -> None:
