@@ -39,6 +39,15 @@ What is wrong upstream, and what this module does about it:
    `ConsistencyError: persisted offset 810 > highwater -1`. -> `EOSConsumerThread` asks the
    broker (ListOffsets, read_committed: the last stable offset).
 
+6. After a rebalance the producers of partitions that moved away are stopped only if the
+   partition is not now a *standby* of this worker (`TransactionManager.on_rebalance`
+   filters revoked partitions with the new standby set, and Faust's standbys name the
+   source partitions too). With `FRAUDAPP_STANDBY_REPLICAS` >= 1 the old producer stays,
+   the new owner's producer fences it, and when this worker takes the partition back (its
+   owner died) it reuses that fenced producer: `ProducerFenced` on the first commit, and
+   the survivor stops (takeover test, standby 1). -> `SourcePartitionTransactions.on_rebalance`
+   keeps exactly the producers of the partitions now active here and starts the missing ones.
+
 Not changed, on purpose: recovery notices the end of a changelog that ends in a transaction
 marker (under exactly_once every one does) only after two idle 5 s polls of its reader, so
 every restart and rebalance waits >= 10 s. Polls of 0.5 s were tried: recovery then ended
@@ -252,6 +261,24 @@ class SourcePartitionTransactions(TransactionManager):
     * anything else sent outside an event (the alert ticks of the 1 s timer) goes through
       the plain idempotent producer: visible at once, never holding a transaction open.
     """
+
+    async def on_rebalance(self, assigned: set[Any], revoked: set[Any], newly_assigned: set[Any]) -> None:
+        # Decided from the whole new assignment, not from `revoked` (see 6. above): a
+        # producer is kept only for a partition active here now, and a kept producer is
+        # not begun again (its transaction is already open).
+        producer = self.producer
+        wanted = self._tps_to_transactional_ids(assigned)
+        stale = sorted(set(producer._transaction_producers) - wanted)
+        if stale:
+            self.log.info("exactly_once: stopping %d transactional producers of partitions no longer active "
+                          "here: %s", len(stale), ", ".join(stale))
+            for tid in stale:
+                await producer.stop_transaction(tid)
+        missing = sorted(wanted - set(producer._transaction_producers))
+        if missing:
+            self.log.info("exactly_once: starting %d transactional producers: %s", len(missing), ", ".join(missing))
+            for tid in missing:
+                await producer.maybe_begin_transaction(tid)
 
     def _transactional_id(self, topic: str, partition: int | None) -> str | None:
         assignor = self.app.assignor

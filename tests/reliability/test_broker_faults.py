@@ -5,7 +5,8 @@ A single-node cluster's one broker is restarted the same way. Nothing may be los
 input the broker acknowledged gets a verdict or dead letter, exactly one under exactly_once
 (the default guarantee), with no manual step (the worker is never touched, except that
 with the only broker down it may stop itself, and is then started again as a process
-supervisor would), and the worker is up at the end. All versions are slow (minutes of traffic).
+supervisor would), and the worker is up at the end. The short three-node run (two faults,
+~2.5 min) is in the default suite; the others are slow.
 """
 
 from __future__ import annotations
@@ -151,9 +152,10 @@ FAULTS_LONG = [("leader", signal.SIGKILL), ("controller", signal.SIGTERM), ("con
                ("leader", signal.SIGTERM)] * 2
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("faults", [pytest.param(FAULTS_SHORT, marks=pytest.mark.timeout(900), id="short"),
-                                    pytest.param(FAULTS_LONG, marks=pytest.mark.timeout(2400), id="long")])
+@pytest.mark.parametrize("faults", [pytest.param(FAULTS_SHORT, marks=[pytest.mark.integration, pytest.mark.timeout(900)],
+                                                 id="short"),
+                                    pytest.param(FAULTS_LONG, marks=[pytest.mark.slow, pytest.mark.timeout(2400)],
+                                                 id="long")])
 def test_leader_and_controller_faults_lose_nothing(three_nodes: localkafka.Cluster, tmp_path: Path,
                                                    faults: list[tuple[str, int]]) -> None:
     run_faults(three_nodes, tmp_path, faults, replication=3)

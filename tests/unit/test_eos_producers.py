@@ -1,0 +1,79 @@
+"""Which transactional producers a worker keeps across a rebalance under exactly_once
+(`SourcePartitionTransactions.on_rebalance`): exactly those of the partitions active on it
+now, also when a partition that moved away became one of its standbys."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faust.types import TP
+
+from fraudapp.eos import SourcePartitionTransactions
+
+APP = "app"
+TOPICS = ("clicks", "clicks-by-device", "device-clicks-changelog")
+
+
+class FakeProducer:
+    def __init__(self, tids: set[str]) -> None:
+        self._transaction_producers: dict[str, object] = {tid: object() for tid in tids}
+        self.stopped: list[str] = []
+        self.begun: list[str] = []
+
+    async def stop_transaction(self, tid: str) -> None:
+        self._transaction_producers.pop(tid)
+        self.stopped.append(tid)
+
+    async def maybe_begin_transaction(self, tid: str) -> None:
+        assert tid not in self._transaction_producers, f"{tid} begun twice (its transaction is already open)"
+        self._transaction_producers[tid] = object()
+        self.begun.append(tid)
+
+
+def tps(partitions: set[int]) -> set[TP]:
+    return {TP(topic, p) for topic in TOPICS for p in partitions}
+
+
+def manager(producer: FakeProducer, standby: set[int]) -> Any:
+    # Faust's standbys name the source partitions as well as the changelog ones
+    assignor = SimpleNamespace(group_for_topic=lambda topic: 1, is_standby=lambda tp: tp in tps(standby))
+    fake = SimpleNamespace(producer=producer, app=SimpleNamespace(assignor=assignor, conf=SimpleNamespace(id=APP)),
+                           log=SimpleNamespace(info=lambda *a: None))
+    fake.transactional_id_format = SourcePartitionTransactions.transactional_id_format
+    fake._tps_to_active_tpgs = lambda t: SourcePartitionTransactions._tps_to_active_tpgs(fake, t)
+    fake._tps_to_transactional_ids = lambda t: SourcePartitionTransactions._tps_to_transactional_ids(fake, t)
+    return fake
+
+
+def tid(p: int) -> str:
+    return f"{APP}-1-{p}"
+
+
+@pytest.mark.parametrize(
+    "had,active,standby,kept,stopped,begun",
+    [
+        # a second worker joins: 0 and 1 move to it and stay here as standbys
+        ({0, 1, 2, 3}, {2, 3}, {0, 1}, {2, 3}, {0, 1}, set()),
+        # same without standby replicas
+        ({0, 1, 2, 3}, {2, 3}, set(), {2, 3}, {0, 1}, set()),
+        # the other worker died: its partitions (standbys here) become active here
+        ({2, 3}, {0, 1, 2, 3}, set(), {0, 1, 2, 3}, set(), {0, 1}),
+        # first assignment
+        (set(), {0, 1}, {2, 3}, {0, 1}, set(), {0, 1}),
+        # nothing changes: nothing stopped, nothing begun again
+        ({0, 1}, {0, 1}, {2, 3}, {0, 1}, set(), set()),
+    ],
+    ids=["join-standby", "join", "takeover", "first", "same"],
+)
+async def test_producers_follow_the_active_partitions(
+    had: set[int], active: set[int], standby: set[int], kept: set[int], stopped: set[int], begun: set[int]
+) -> None:
+    producer = FakeProducer({tid(p) for p in had})
+    assigned = tps(active | standby)
+    revoked = tps(had) - assigned
+    await SourcePartitionTransactions.on_rebalance(manager(producer, standby), assigned, revoked, assigned - tps(had))
+    assert set(producer._transaction_producers) == {tid(p) for p in kept}
+    assert set(producer.stopped) == {tid(p) for p in stopped}
+    assert set(producer.begun) == {tid(p) for p in begun}
