@@ -5,8 +5,8 @@ A single-node cluster's one broker is restarted the same way. Nothing may be los
 input the broker acknowledged gets a verdict or dead letter, exactly one under exactly_once
 (the default guarantee), with no manual step (the worker is never touched, except that
 with the only broker down it may stop itself, and is then started again as a process
-supervisor would), and the worker is up at the end. The short three-node run (two faults,
-~2.5 min) is in the default suite; the others are slow.
+supervisor would), and the worker is up at the end. The short runs (three nodes: two
+faults; one node: one SIGKILL) are in the default suite; the others are slow.
 """
 
 from __future__ import annotations
@@ -161,15 +161,18 @@ def test_leader_and_controller_faults_lose_nothing(three_nodes: localkafka.Clust
     run_faults(three_nodes, tmp_path, faults, replication=3)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_single_broker_restart_loses_nothing(one_node: localkafka.Cluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("faults", [
+    pytest.param([("node", signal.SIGKILL)], marks=[pytest.mark.integration, pytest.mark.timeout(600)], id="short"),
+    pytest.param([("node", signal.SIGTERM), ("node", signal.SIGKILL)], marks=[pytest.mark.slow, pytest.mark.timeout(900)],
+                 id="slow"),
+])  # fmt: skip
+def test_single_broker_restart_loses_nothing(one_node: localkafka.Cluster, tmp_path: Path,
+                                             faults: list[tuple[str, int]]) -> None:
     """The whole cluster down for a while: under exactly_once the worker's transactional
     producers fail for good and it stops itself; like any process supervisor (Compose's
     `restart: unless-stopped`, Kubernetes) the test starts it again, and it resumes from
     what was committed."""
-    run_faults(one_node, tmp_path, [("node", signal.SIGTERM), ("node", signal.SIGKILL)], replication=1,
-               supervised=True)
+    run_faults(one_node, tmp_path, faults, replication=1, supervised=True)
 
 
 def victim_of(nodes: localkafka.Cluster, cluster: Cluster, what: str) -> int:
