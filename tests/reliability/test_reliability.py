@@ -39,12 +39,15 @@ SHORT = [pytest.mark.integration, pytest.mark.timeout(600)]
 SLOW = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
-def start(cluster: Cluster, name: str, wait: bool = True, static: bool = False, port: int | None = None) -> Worker:
-    """A worker; `static`: static group membership under its name (FRAUDAPP_GROUP_INSTANCE_ID),
-    restarted on its old `port` as a StatefulSet pod keeps its address."""
+def start(
+    cluster: Cluster, name: str, wait: bool = True, static: bool = False, port: int | None = None, **env: str
+) -> Worker:
+    """A worker under the guarantee being tested (plus `env`); `static`: static group
+    membership under its name (FRAUDAPP_GROUP_INSTANCE_ID), restarted on its old `port` as
+    a StatefulSet pod keeps its address."""
     extra = {"FRAUDAPP_GROUP_INSTANCE_ID": name} if static else {}
     return cluster.start_worker(
-        name, wait=wait, port=port, FRAUDAPP_PROCESSING_GUARANTEE=GUARANTEE, FRAUDAPP_LOG_LEVEL="INFO", **extra
+        name, wait=wait, port=port, FRAUDAPP_PROCESSING_GUARANTEE=GUARANTEE, FRAUDAPP_LOG_LEVEL="INFO", **extra, **env
     )
 
 
@@ -246,9 +249,7 @@ def test_survivor_takes_over_a_dead_workers_state(fraud_cluster: Cluster, standb
     Session timeout 10 s here, so that the rebuild, not the wait, shows."""
     keys = 20_000
     env = {"FRAUDAPP_STANDBY_REPLICAS": str(standby), "FRAUDAPP_SESSION_TIMEOUT": "10"}
-    workers = [
-        fraud_cluster.start_worker(name, FRAUDAPP_PROCESSING_GUARANTEE=GUARANTEE, **env) for name in ("w1", "w2")
-    ]
+    workers = [start(fraud_cluster, name, **env) for name in ("w1", "w2")]
     t0 = time.time() - 5
 
     def click(i: int, n: int) -> dict[str, Any]:
@@ -327,10 +328,7 @@ def test_paused_worker_past_session_timeout(
 ) -> None:
     traffic = make_traffic(n, seed=11)
     env = {"FRAUDAPP_SESSION_TIMEOUT": str(session_timeout)}
-    w1, w2 = (
-        fraud_cluster.start_worker(name, FRAUDAPP_PROCESSING_GUARANTEE=GUARANTEE, FRAUDAPP_LOG_LEVEL="INFO", **env)
-        for name in ("w1", "w2")
-    )
+    w1, w2 = (start(fraud_cluster, name, **env) for name in ("w1", "w2"))
     producer = Producer(fraud_cluster, traffic, rate=rate)
     producer.start()
     time.sleep(min(15, n / rate / 4))  # a wait on purpose: the pause hits a running pipeline
