@@ -10,8 +10,11 @@ malformed (-> clicks-dlq) and some devices send unkeyed single clicks (re-keyed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 import re
+import signal
 import threading
 import time
 import urllib.request
@@ -178,7 +181,29 @@ def collect_outputs(cluster: Cluster, inputs: int, timeout: float, settle: float
         return len(seen) >= inputs
 
     topics = [cluster.topic("verdicts"), cluster.topic("clicks-dlq")]
-    return asyncio.run(_collect(cluster.bootstrap, topics, done, timeout, settle))
+    records = asyncio.run(_collect(cluster.bootstrap, topics, done, timeout, settle))
+    if len(state["seen"]) < inputs:
+        print(f"\n{inputs - len(state['seen'])} inputs unanswered after {timeout:.0f} s; the workers' tasks:")
+        print(dump_tasks(cluster))
+    return records
+
+
+def dump_tasks(cluster: Cluster, wait: float = 3.0) -> str:
+    """Every live worker's asyncio tasks and threads with their stacks (SIGUSR1: mode's
+    `cry`, written to the worker's log), so that a hang leaves its explanation behind."""
+    live = [w for w in cluster.workers if w.proc.poll() is None]
+    sizes = {}
+    for worker in live:
+        with contextlib.suppress(OSError):
+            sizes[worker.log] = worker.log.stat().st_size
+            os.kill(worker.proc.pid, signal.SIGUSR1)
+    time.sleep(wait)
+    parts = []
+    for worker in live:
+        with contextlib.suppress(OSError), worker.log.open("rb") as f:
+            f.seek(sizes.get(worker.log, 0))
+            parts.append(f"--- {worker.log.name} (pid {worker.proc.pid}) ---\n" + f.read().decode(errors="replace"))
+    return "\n".join(parts)
 
 
 def _source(record: Any) -> tuple[int, int]:
