@@ -43,6 +43,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from fraudapp.benchmark.harness import FAUST, Progress, free_port
 from fraudapp.benchmark.procs import Proc
@@ -74,6 +75,8 @@ class StateResult:
     recovery_keys_per_s: float | None = None
     rss_mb_full: float | None = None
     rss_mb_after_expiry: float | None = None
+    rocksdb_mb_full: dict[str, float] = field(default_factory=dict)  # kind -> MB (the worker's /metrics)
+    rocksdb_mb_after_expiry: dict[str, float] = field(default_factory=dict)
     disk_mb_full: float | None = None
     disk_mb_after_expiry: float | None = None
     disk_mb_after_expiry_stopped: float | None = None
@@ -107,6 +110,24 @@ def rss_mb(pid: int) -> float:
         with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
     return total / 2**20
+
+
+def rocksdb_mb(url: str) -> dict[str, float]:
+    """RocksDB memory of every table, by kind (memtables, block cache, table readers), in MB,
+    from the worker's /metrics ({} when it does not answer): the part of RSS RocksDB holds."""
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    sizes: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "fraudapp_rocksdb_memory_bytes":
+            continue
+        for sample in family.samples:
+            kind = sample.labels["kind"]
+            sizes[kind] = sizes.get(kind, 0.0) + sample.value / 2**20
+    return {kind: round(mb, 1) for kind, mb in sorted(sizes.items())}
 
 
 def disk_mb(path: Path) -> float:
@@ -318,11 +339,22 @@ class StateBench:
     async def measure_full(self, worker: Worker) -> None:
         await asyncio.sleep(2.0)  # let the worker settle after recovery
         self.res.rss_mb_full = round(rss_mb(worker.proc.pid), 1)
+        self.res.rocksdb_mb_full = await self.rocksdb_memory(worker)
         self.res.disk_mb_full = round(disk_mb(self.work / "w1-0" / "tables"), 1)
         self.p.line(
-            f"state: 1 worker with {self.cfg.keys:,} devices: RSS {self.res.rss_mb_full:.0f} MB, "
-            f"table dir {self.res.disk_mb_full:.1f} MB"
+            f"state: 1 worker with {self.cfg.keys:,} devices: RSS {self.res.rss_mb_full:.0f} MB "
+            f"(RocksDB {_kinds(self.res.rocksdb_mb_full)}), table dir {self.res.disk_mb_full:.1f} MB"
         )
+
+    async def rocksdb_memory(self, worker: Worker) -> dict[str, float]:
+        # the gauges are refreshed by a 1 s timer: wait for a fresh value (a busy worker
+        # may not answer at once)
+        await asyncio.sleep(1.5)
+        for _ in range(10):
+            if sizes := await asyncio.to_thread(rocksdb_mb, worker.url):
+                return sizes
+            await asyncio.sleep(1.0)
+        return {}
 
     # ---------------------------------------------------------------- expiry
     def trickle_devices(self) -> list[str]:
@@ -403,9 +435,11 @@ class StateBench:
             raw = [_get_json(f"{worker.url}/devices/{self.device(i)}") for i in ids[:2]]
             self.p.line(f"state: GET /devices after expiry: {list(zip(ids, got, strict=True))} {raw}")
         self.res.rss_mb_after_expiry = round(rss_mb(worker.proc.pid), 1)
+        self.res.rocksdb_mb_after_expiry = await self.rocksdb_memory(worker)
         self.res.disk_mb_after_expiry = round(disk_mb(self.work / "w1-0" / "tables"), 1)
         self.p.line(
-            f"state: after expiry: RSS {self.res.rss_mb_after_expiry:.0f} MB, table dir "
+            f"state: after expiry: RSS {self.res.rss_mb_after_expiry:.0f} MB "
+            f"(RocksDB {_kinds(self.res.rocksdb_mb_after_expiry)}), table dir "
             f"{self.res.disk_mb_after_expiry:.1f} MB (RocksDB keeps deleted keys as tombstones until it compacts)"
         )
 
@@ -434,6 +468,12 @@ class StateBench:
         return self.res
 
 
+def _kinds(mb: dict[str, float]) -> str:
+    if not mb:
+        return "–"
+    return f"{sum(mb.values()):.0f}: " + ", ".join(f"{kind} {v:.1f}" for kind, v in mb.items())
+
+
 def state_doc(res: StateResult, cfg: StateConfig, meta: dict[str, Any], error: str | None) -> dict[str, Any]:
     recovery = {f"{k}_workers": res.recovery_s.get(f"{k}_workers") for k in sorted(cfg.workers)}
     return {
@@ -445,6 +485,8 @@ def state_doc(res: StateResult, cfg: StateConfig, meta: dict[str, Any], error: s
             "produce_s": res.produce_s,
             "rss_mb_full": res.rss_mb_full,
             "rss_mb_after_expiry": res.rss_mb_after_expiry,
+            "rocksdb_mb_full": res.rocksdb_mb_full,
+            "rocksdb_mb_after_expiry": res.rocksdb_mb_after_expiry,
             "disk_mb_full": res.disk_mb_full,
             "disk_mb_after_expiry": res.disk_mb_after_expiry,
             "disk_mb_after_expiry_stopped": res.disk_mb_after_expiry_stopped,
@@ -481,6 +523,8 @@ def state_markdown(doc: dict[str, Any]) -> str:
         "|---|---:|",
         f"| worker RSS, {s['keys']:,} devices in state (MB) | {fmt(s['rss_mb_full'], '.0f')} |",
         f"| worker RSS after expiry (MB) | {fmt(s['rss_mb_after_expiry'], '.0f')} |",
+        f"| of which RocksDB, full (MB) | {_kinds(s.get('rocksdb_mb_full') or {})} |",
+        f"| of which RocksDB, after expiry (MB) | {_kinds(s.get('rocksdb_mb_after_expiry') or {})} |",
         f"| table dir, full (MB) | {fmt(s['disk_mb_full'])} |",
         (
             f"| table dir after expiry, running / stopped (MB; RocksDB tombstones until compaction) | "

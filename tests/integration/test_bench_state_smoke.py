@@ -37,6 +37,10 @@ def test_bench_state_smoke(kafka_broker, tmp_path: Path) -> None:
                 "recovery_keys_per_s", "expiry_s"):  # fmt: skip
         assert state[key] is not None and state[key] > 0, key
     assert state["keys"] == KEYS
+    # RSS is split into RocksDB's share (the worker's /metrics), by kind
+    for key in ("rocksdb_mb_full", "rocksdb_mb_after_expiry"):
+        assert set(state[key]) == {"memtables", "block_cache", "table_readers"}, key
+        assert state[key]["memtables"] > 0, key
     assert set(state["recovery_s"]) == {"1_workers", "2_workers"}
     assert all(v and v > 0 for v in state["recovery_s"].values())
 

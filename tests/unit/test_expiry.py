@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from fraudapp.state.expiry import PartitionSweeper
 
 
@@ -128,5 +130,48 @@ def test_with_a_sink_expired_keys_leave_rocksdb_and_their_tombstones_go_to_the_s
         assert db[RocksStore.offset_key] == b"1234"
         # a partition this worker has no DB for: nothing to do
         assert sweeper.maybe_sweep(2, watermark=100.0, tombstones=sink) == 0
+    finally:
+        db.close()
+
+
+MEMTABLES = "rocksdb.cur-size-all-mem-tables"
+
+
+@pytest.mark.parametrize(
+    "compact_after,keys_per_sweep,sweeps,compactions",
+    [
+        (20, 100, 1, 1),  # one walk deletes 20: compacted at its end
+        (21, 100, 1, 0),  # fewer deletes than the bound: left to RocksDB
+        (20, 8, 3, 0),  # the walk is not over after 3 sweeps of 8 keys (31 in the DB)
+        (20, 8, 4, 1),  # ... and is after 4: its 20 deletes count together
+    ],
+)
+def test_a_walk_that_deleted_many_keys_compacts_the_partition(
+    tmp_path: Any, compact_after: int, keys_per_sweep: int, sweeps: int, compactions: int
+) -> None:
+    import orjson
+    from rocksdict import Rdict
+
+    db = Rdict(str(tmp_path / "p1"))
+    try:
+        for i in range(30):
+            db[orjson.dumps(f"d{i:02}")] = orjson.dumps([50.0 if i < 20 else 500.0])
+        db[RocksStore.offset_key] = b"1234"
+        sweeper = PartitionSweeper(  # type: ignore[arg-type]
+            RocksTable(RocksStore({1: db})), last_ts_expiry, every_seconds=0.0,
+            keys_per_sweep=keys_per_sweep, compact_after_deletes=compact_after,
+        )  # fmt: skip
+        empty = Rdict(str(tmp_path / "empty"))
+        empty_memtable = empty.property_int_value(MEMTABLES)
+        empty.close()
+        for _ in range(sweeps):
+            sweeper.maybe_sweep(1, watermark=100.0, tombstones=Sink())
+        assert sweeper.compactions == compactions
+        memtable = db.property_int_value(MEMTABLES)
+        # compacted: puts and tombstones left the memtable (its memory back); else they are still there
+        assert (memtable == empty_memtable) == bool(compactions)
+        remaining = sorted(orjson.loads(k) for k, _ in db.items() if k != RocksStore.offset_key)
+        assert remaining == [f"d{i}" for i in range(20, 30)]
+        assert db[RocksStore.offset_key] == b"1234"
     finally:
         db.close()
