@@ -440,7 +440,7 @@ class StateBench:
         self.p.line(
             f"state: after expiry: RSS {self.res.rss_mb_after_expiry:.0f} MB "
             f"(RocksDB {_kinds(self.res.rocksdb_mb_after_expiry)}), table dir "
-            f"{self.res.disk_mb_after_expiry:.1f} MB (RocksDB keeps deleted keys as tombstones until it compacts)"
+            f"{self.res.disk_mb_after_expiry:.1f} MB"
         )
 
     # ---------------------------------------------------------------- all
@@ -527,7 +527,7 @@ def state_markdown(doc: dict[str, Any]) -> str:
         f"| of which RocksDB, after expiry (MB) | {_kinds(s.get('rocksdb_mb_after_expiry') or {})} |",
         f"| table dir, full (MB) | {fmt(s['disk_mb_full'])} |",
         (
-            f"| table dir after expiry, running / stopped (MB; RocksDB tombstones until compaction) | "
+            f"| table dir after expiry, running / stopped (MB) | "
             f"{fmt(s['disk_mb_after_expiry'])} / {fmt(s['disk_mb_after_expiry_stopped'])} |"
         ),
         f"| expiry: all keys deleted (s) | {fmt(s['expiry_s'])} |",
