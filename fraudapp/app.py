@@ -11,7 +11,7 @@ from typing import Any
 
 import faust
 
-from fraudapp import eos
+from fraudapp import eos, transport
 from fraudapp.eos import events  # noqa: F401 - the agents' event loop (re-exported)
 from fraudapp.membership import StaticMemberAssignor
 from fraudapp.settings import Settings
@@ -35,7 +35,7 @@ class FraudApp(faust.App):
     def _new_transport(self) -> Any:
         base = faust.transport.by_url(self.conf.broker_consumer[0])
         if self.conf.processing_guarantee.value != EXACTLY_ONCE:
-            return base(self.conf.broker_consumer, self)
+            return transport.transport_class(base)(self.conf.broker_consumer, self)
         return eos.transport_class(base)(self.conf.broker_consumer, self)
 
     def _new_producer(self) -> Any:

@@ -79,6 +79,8 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
+from fraudapp import transport
+
 log = logging.getLogger(__name__)
 
 
@@ -373,7 +375,7 @@ class SourcePartitionTransactions(TransactionManager):
         return True
 
 
-class EOSConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+class EOSConsumerThread(transport.ConsumerThread):
     async def _highwaters(self, partitions: Any) -> Mapping[Any, int]:
         # read_committed end offsets from the broker: the last stable offsets (upstream
         # returns the value cached from the last fetch, None before the first one)
@@ -381,7 +383,7 @@ class EOSConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         return await consumer.end_offsets(list(partitions))
 
 
-class EOSConsumer(aiokafka_driver.Consumer):
+class EOSConsumer(transport.Consumer):
     """Commits what the agents finished, before a rebalance takes partitions away too;
     never commits an event it did not process."""
 
@@ -494,7 +496,7 @@ def transport_class(base: type) -> type:
     attrs: dict[str, Any] = {"TransactionManager": SourcePartitionTransactions}
     if issubclass(base, aiokafka_driver.Transport):
         attrs["Consumer"] = EOSConsumer
-    return type(base.__name__, (base,), attrs)
+    return transport.transport_class(base, **attrs)
 
 
 def install_on_producer(producer: Any) -> None:

@@ -249,6 +249,12 @@ def verify(cluster: Cluster, traffic: Traffic, records: list[Any]) -> Report:
         by_source[_source(record)].append(body)
     report = Report(inputs=len(traffic.records), outputs=len(records), dead_letters=n_dlq)
     report.lost = len(traffic.records) - len(by_source)
+    if report.lost:
+        inputs = asyncio.run(
+            _collect(cluster.bootstrap, [clicks_topic], lambda r: len(r) >= len(traffic.records), 60, 1)
+        )
+        missing = sorted({(r.partition, r.offset) for r in inputs} - set(by_source))
+        print(f"\nLOST inputs (partition, offset): {missing[:80]}")
     for source, outs in by_source.items():
         if len(outs) > 1:
             report.duplicated += len(outs) - 1
