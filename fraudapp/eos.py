@@ -77,7 +77,6 @@ from faust.streams import _current_event, current_event
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types.tuples import ack_lock
-from mode.utils.futures import notify
 
 from fraudapp import transport
 
@@ -429,15 +428,8 @@ class EOSConsumer(transport.Consumer):
         return None
 
     def ack(self, message: Any) -> bool:
-        # Offsets to commit come from `processed`; an ack only ends the message's life
-        # (upstream's wait_empty() waits for it), it never makes an offset committable.
-        with ack_lock:
-            if message.acked:
-                return False
-            message.acked = True
-        self._unacked_messages.discard(message)
-        notify(self._waiting_for_ack)
-        return True
+        # Offsets to commit come from `processed`: an ack never makes one committable.
+        return self.end_uncommitted(message)
 
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
         if not self.app.should_stop:

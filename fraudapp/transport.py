@@ -80,13 +80,19 @@ class Consumer(aiokafka_driver.Consumer):
         app = self.app
         if committable(message, app.consumer_generation_id, app.flow_control.is_active()):
             return super().ack(message)
+        self.end_uncommitted(message)
+        return False
+
+    def end_uncommitted(self, message: Any) -> bool:
+        """End the message's life as an ack does (upstream's `wait_empty()` waits for
+        that) without making its offset committable; False if it was acked already."""
         with ack_lock:  # as upstream: a message is acked once
             if message.acked:
                 return False
             message.acked = True
         self._unacked_messages.discard(message)
         notify(self._waiting_for_ack)
-        return False
+        return True
 
 
 def transport_class(base: type, **attrs: Any) -> type:
