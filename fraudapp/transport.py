@@ -61,7 +61,11 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
                 "no committed offset: reading %d partitions from their beginning: %s",
                 len(fresh), ", ".join(sorted(f"{tp.topic}:{tp.partition}" for tp in fresh)),
             )  # fmt: skip
-            await consumer.seek_to_beginning(*fresh)
+            # seek() to the offsets, not seek_to_beginning(): that leaves the position
+            # unset until a reset request returns, and Faust's livelock check asserts on
+            # it in between (it stopped a worker, 3 Dec)
+            for tp, offset in (await consumer.beginning_offsets(fresh)).items():
+                consumer.seek(tp, offset)
         return committed
 
 

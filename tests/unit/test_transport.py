@@ -37,8 +37,13 @@ class FakeAIOKafkaConsumer:
     async def seek_to_committed(self) -> dict[TP, int | None]:
         return dict(self.committed)
 
-    async def seek_to_beginning(self, *partitions: TP) -> None:
-        self.to_beginning.extend(partitions)
+    async def beginning_offsets(self, partitions: list[TP]) -> dict[TP, int]:
+        return {tp: 3 for tp in partitions}  # the log start (records before it were deleted)
+
+    def seek(self, partition: TP, offset: int) -> None:
+        # a plain seek sets the position at once (Faust's livelock check reads it)
+        assert offset == 3
+        self.to_beginning.append(partition)
 
 
 @pytest.mark.parametrize(
