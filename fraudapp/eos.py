@@ -472,8 +472,7 @@ class EOSConsumer(transport.Consumer):
 
 def is_stale(app: faust.App, message: Any) -> bool:
     """Fetched before the last rebalance (its partition was sought back since)."""
-    generation = getattr(message, "generation_id", None)
-    return generation is not None and generation != app.consumer_generation_id
+    return transport.fetched_before(message, app.consumer_generation_id)
 
 
 def drop(message: Any) -> None:

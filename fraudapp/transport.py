@@ -69,13 +69,18 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         return committed
 
 
+def fetched_before(message: Any, generation: int) -> bool:
+    """Fetched in an older consumer generation (before the last rebalance)."""
+    fetched_in = getattr(message, "generation_id", None)
+    return fetched_in is not None and fetched_in != generation
+
+
 def committable(message: Any, generation: int, flow_active: bool) -> bool:
     """May an ack of `message` count towards the committed offset? Not if it was fetched in
     an older generation or is acked while flow control is off: then Faust's stream may
     have skipped it (and acked it anyway), and its partition is sought back to the
     committed offset after the rebalance."""
-    fetched_in = getattr(message, "generation_id", None)
-    return flow_active and (fetched_in is None or fetched_in == generation)
+    return flow_active and not fetched_before(message, generation)
 
 
 class Consumer(aiokafka_driver.Consumer):
