@@ -1,39 +1,47 @@
-"""The consumer fraudapp runs on: faust-streaming's aiokafka consumer with two fixes that
+"""The consumer fraudapp runs on: faust-streaming's aiokafka consumer with four fixes that
 keep at_least_once from committing past clicks it never processed.
 
 1. A partition that never had an offset committed restarts at its beginning after a
-   rebalance.
+   rebalance. faust-streaming 0.15.3 hands a new assignment's partitions to the fetcher at
+   once, drops what was fetched while recovery runs, and then "seeks every partition to
+   its committed offset". aiokafka's `seek_to_committed` skips a partition whose committed
+   offset is None or 0, so such a partition went on from wherever the fetcher had got to:
+   the records fetched and dropped in between were never read again (measured: clicks 0-54
+   and 0-56 of two `clicks` partitions lost, 3 Dec). This consumer thread seeks those
+   partitions to their beginning, as `auto_offset_reset="earliest"` (fraudapp's setting)
+   means, and records that offset as where the partition's commits must start. Records
+   processed before the seek come again: at_least_once may answer them twice (as after any
+   rebalance); exactly_once recognises them (`eos.ProcessedOffsets`).
 
-faust-streaming 0.15.3 hands a new assignment's partitions to the fetcher at once, drops
-what was fetched while recovery runs, and then "seeks every partition to its committed
-offset". aiokafka's `seek_to_committed` skips a partition whose committed offset is None
-or 0, so such a partition goes on from wherever the fetcher had got to: the records
-fetched and dropped in between are never read again. That happens to the first records
-of a new deployment when a rebalance comes before the first commit (a second worker
-joining as traffic starts). Measured: the at_least_once crash test, static membership,
-lost clicks 0-54 and 0-56 of two `clicks` partitions; nothing of them ever reached the
-next topic (3 Dec). This consumer thread seeks those partitions to their beginning
-instead, as `auto_offset_reset="earliest"` (fraudapp's setting) means. Records processed
-before the seek come again: at_least_once may answer them twice (as after any rebalance);
-exactly_once recognises them (`eos.ProcessedOffsets`).
+2. The commit never skips the offset it must start from. Upstream's `_new_offset` checks
+   the first acked offset against the committed one with an off-by-one (`min(acked) -
+   committed > 1`, where Kafka's committed offset is the next one to read), so with
+   committed 4 and 5.. acked it commits past 4; and with no committed offset it does not
+   check at all. Measured: single clicks lost, each exactly at its partition's first
+   commit (committed 4, then 85; committed 18, then 100; committed 26, then 97: the click
+   at the first commit never reached the next topic, 3 Dec). Here the commit waits for
+   the head offset: the committed one, or the start fix 1 recorded.
 
-2. A message the stream skips is not acked. Faust's stream skips a message fetched in an
+3. A message the stream skips is not acked. Faust's stream skips a message fetched in an
    older generation or delivered while flow control is off (a rebalance and its
-   recovery), and *acks* it "so that the lag does not grow"; at_least_once then commits
-   past it, and if the seek after recovery does not bring it back, it is never processed.
-   Measured after fix 1: single clicks lost, each exactly at the partition's first commit
-   (committed 26, then 97, and click 26 never reached the next topic; 3 Dec). Here an ack
-   of such a message ends its life but never makes its offset committable, so the
-   partition is read again from it after a rebalance. Not yet handled: a message skipped
-   after the rebalance's own seek stalls its partition's commit until the next one
-   (tests/reliability/README.md, "Still open"). (exactly_once takes its
-   offsets from what the agents finished, `eos.ProcessedOffsets`, and drops stale events
-   itself.)
+   recovery), and *acks* it "so that the lag does not grow": at_least_once then commits
+   past it. Here such an ack ends the message's life but never makes its offset
+   committable. (exactly_once takes its offsets from what the agents finished,
+   `eos.ProcessedOffsets`, and drops stale events itself.)
+
+4. A partition whose commit is held by a click nobody will process is read again from it.
+   Fixes 2 and 3 turn such a click (skipped by the stream after the rebalance's own seek,
+   or gone some other way) from a silent loss into a stalled commit: measured, two
+   partitions committed once (offsets 2 and 1) and never again while later clicks were
+   answered (3 Dec). When the head offset is not acked, later offsets are, and that has
+   lasted `REREAD_AFTER` seconds, the partition is sought back to the head before the
+   next fetch. The clicks after it are processed again, which at_least_once allows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from faust.transport.drivers import aiokafka as aiokafka_driver
@@ -64,9 +72,18 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
             # seek() to the offsets, not seek_to_beginning(): that leaves the position
             # unset until a reset request returns, and Faust's livelock check asserts on
             # it in between (it stopped a worker, 3 Dec)
-            for tp, offset in (await consumer.beginning_offsets(fresh)).items():
+            starts = await consumer.beginning_offsets(fresh)
+            for tp, offset in starts.items():
                 consumer.seek(tp, offset)
+            self.consumer.record_starts(starts)
         return committed
+
+    async def seek_now(self, tp: Any, offset: int) -> None:
+        """Seek on the consumer's own thread (aiokafka's consumer is not thread-safe)."""
+        await self.call_thread(self._seek_now, tp, offset)
+
+    async def _seek_now(self, tp: Any, offset: int) -> None:
+        self._ensure_consumer().seek(tp, offset)
 
 
 def fetched_before(message: Any, generation: int) -> bool:
@@ -83,16 +100,145 @@ def committable(message: Any, generation: int, flow_active: bool) -> bool:
     return flow_active and not fetched_before(message, generation)
 
 
+def next_commit(head: int | None, acked: list[int]) -> int | None:
+    """The offset to commit for a partition: one past the run of consecutive acked offsets
+    that starts at `head` (the next offset to read: the committed one, or where reading
+    began). None while `head` itself is not acked. `acked` is sorted; the run is removed
+    from it. (`head` None: unknown, the run starts at the lowest acked offset, as upstream.)"""
+    if not acked or (head is not None and acked[0] > head):
+        return None
+    end = 1
+    while end < len(acked) and acked[end] == acked[end - 1] + 1:
+        end += 1
+    offset = acked[end - 1] + 1
+    del acked[:end]
+    return offset if head is None or offset > head else None
+
+
+# How long a partition's commit may be held by an unacked offset while later ones are acked
+# before the partition is read again from it. Processing a click takes milliseconds.
+REREAD_AFTER = 10.0
+
+
 class Consumer(aiokafka_driver.Consumer):
+    # where reading began, for partitions with no committed offset (fix 1)
+    _starts: dict[Any, int] | None = None
+    # partitions whose commit is held: head offset, and since when
+    _held: dict[Any, tuple[int, float]] | None = None
+    # partitions to seek back before the next fetch, and where to
+    _rewinds: dict[Any, int] | None = None
+
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def record_starts(self, starts: Mapping[Any, int]) -> None:
+        """Where reading began, for partitions sought to their beginning (fix 1)."""
+        self._starts = {**(self._starts or {}), **starts}
+
+    def head(self, tp: Any) -> int | None:
+        """The next offset of `tp` to commit, if known."""
+        committed = self._committed_offset.get(tp)
+        return committed if committed is not None else (self._starts or {}).get(tp)
+
+    def _new_offset(self, tp: Any) -> int | None:
+        acked = self._acked[tp]
+        if not acked:
+            return None
+        gaps = self._gap[tp]
+        if gaps:  # offsets with no record (transaction markers, compaction) count as acked
+            top = max(acked)
+            spans = sorted(gaps.overlap(0, top), key=lambda span: span.begin)
+            if spans:
+                filled = [o for span in spans for o in range(span.begin, span.end)]
+                acked.extend(filled)
+                gaps.chop(0, max(filled[-1], top + 1))
+        acked.sort()
+        before = len(acked)
+        offset = next_commit(self.head(tp), acked)
+        if len(acked) != before:
+            self._acked_index[tp] = set(acked)
+        return offset
 
     def ack(self, message: Any) -> bool:
         app = self.app
         if committable(message, app.consumer_generation_id, app.flow_control.is_active()):
-            return super().ack(message)
+            if super().ack(message):
+                return True
+            # an offset acked before (its copy read again after a seek back): upstream
+            # leaves the message unacked for ever, and wait_empty() would wait for it
+            self._forget(message)
+            return False
         self.end_uncommitted(message)
         return False
+
+    async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        self.plan_rereads(time.monotonic())
+        return await super().force_commit(topics, start_new_transaction=start_new_transaction)
+
+    def plan_rereads(self, now: float) -> dict[Any, int]:
+        """Plan a seek back for each owned partition whose commit has been held for
+        `REREAD_AFTER` seconds by an offset that is not acked while later ones are;
+        returns the partitions and the offsets to read from."""
+        app = self.app
+        if app.rebalancing or not (self.flow_active and app.flow_control.is_active()):
+            self._held = None  # the rebalance's own seek goes back to the committed offset
+            return {}
+        held, self._held = self._held or {}, {}
+        planned: dict[Any, int] = {}
+        assignment = self.assignment()
+        for tp, acked in self._acked.items():
+            head = self.head(tp)
+            if tp not in assignment or head is None or not acked or min(acked) <= head:
+                continue
+            head_since, since = held.get(tp, (head, now))
+            if head_since != head:
+                since = now
+            if now - since >= REREAD_AFTER:
+                planned[tp] = head
+            else:
+                self._held[tp] = (head, since)
+        if planned:
+            self._rewinds = {**(self._rewinds or {}), **planned}
+        return planned
+
+    def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        # Seek back here, between two fetches: a batch fetched before the seek and still
+        # being handed out would move Faust's read offset past the records read again,
+        # and Faust drops a record below its read offset.
+        if self._rewinds:
+            return self._getmany_after_rewind(timeout)
+        return super().getmany(timeout)
+
+    async def _getmany_after_rewind(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        await self._rewind()
+        async for tp, message in super().getmany(timeout):
+            yield tp, message
+
+    async def _rewind(self) -> None:
+        rewinds, self._rewinds = self._rewinds or {}, None
+        if not (self.flow_active and self.app.flow_control.is_active()):
+            return  # a rebalance came in between: its own seek goes back to the committed offset
+        assignment = self.assignment()
+        for tp, offset in rewinds.items():
+            if tp not in assignment or self.head(tp) != offset:
+                continue  # gone, or committed past it since
+            self.log.warning(
+                "at_least_once: the commit of %s:%s has been held at offset %d, which nobody "
+                "is processing, for %.0f s: reading the partition again from it",
+                tp.topic, tp.partition, offset, REREAD_AFTER,
+            )  # fmt: skip
+            # forget what was acked from there on: the copies read again count afresh
+            self._acked[tp] = [o for o in self._acked.get(tp, ()) if o < offset]
+            self._acked_index[tp] = set(self._acked[tp])
+            await self._thread.seek_now(tp, offset)
+            self._read_offset[tp] = offset
+
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        for tp in revoked:
+            for bookkeeping in (self._starts, self._held, self._rewinds):
+                if bookkeeping:
+                    bookkeeping.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
 
     def end_uncommitted(self, message: Any) -> bool:
         """End the message's life as an ack does (upstream's `wait_empty()` waits for
@@ -101,9 +247,12 @@ class Consumer(aiokafka_driver.Consumer):
             if message.acked:
                 return False
             message.acked = True
+        self._forget(message)
+        return True
+
+    def _forget(self, message: Any) -> None:
         self._unacked_messages.discard(message)
         notify(self._waiting_for_ack)
-        return True
 
 
 def transport_class(base: type, **attrs: Any) -> type:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiokafka.structs import TopicPartition as TP
 
-from fraudapp.transport import ConsumerThread, committable, never_committed
+from fraudapp.transport import REREAD_AFTER, Consumer, ConsumerThread, committable, never_committed, next_commit
 
 
 @pytest.mark.parametrize(
@@ -58,6 +58,7 @@ def test_seek_to_committed_sends_never_committed_partitions_to_their_beginning(
 ) -> None:
     p0, p1, p2, changelog = TP("clicks", 0), TP("clicks", 1), TP("clicks", 2), TP("t-device-clicks-changelog", 0)
     consumer = FakeAIOKafkaConsumer({p0: None, p1: 55, p2: 0, changelog: None})
+    starts: dict[TP, int] = {}
     thread: Any = SimpleNamespace(
         _ensure_consumer=lambda: consumer,
         app=SimpleNamespace(
@@ -65,11 +66,14 @@ def test_seek_to_committed_sends_never_committed_partitions_to_their_beginning(
             tables=SimpleNamespace(changelog_topics={"t-device-clicks-changelog"}),
         ),
         log=logging.getLogger("test"),
+        consumer=SimpleNamespace(record_starts=starts.update),
     )
     committed = asyncio.run(ConsumerThread._seek_to_committed(thread))
     assert committed == {p0: None, p1: 55, p2: 0, changelog: None}  # what Faust records as committed
     # a table changelog is left to recovery, which positions it itself
     assert [f"{tp.topic}:{tp.partition}" for tp in consumer.to_beginning] == to_beginning
+    # and where reading began, which their first commit must start from
+    assert sorted(f"{tp.topic}:{tp.partition}" for tp in starts) == to_beginning
 
 
 @pytest.mark.parametrize(
@@ -86,3 +90,157 @@ def test_only_acks_of_current_messages_outside_a_rebalance_commit(
 ) -> None:
     message = SimpleNamespace(generation_id=fetched_in)
     assert committable(message, generation, flow_active) is expected
+
+
+@pytest.mark.parametrize(
+    "case,head,acked,offset,left",
+    [
+        (
+            "3 Dec: committed 4, 4 in nobody's hands, 5-84 acked (upstream committed 85)",
+            4,
+            [*range(5, 85)],
+            None,
+            [*range(5, 85)],
+        ),
+        ("never committed, read from 0, 0 not acked (upstream committed past it)", 0, [1, 2], None, [1, 2]),
+        ("never committed, read from 0", 0, [0, 1, 2], 3, []),
+        ("committed 31: the run from 31 up to the first gap", 31, [31, 32, 33, 36, 37], 34, [36, 37]),
+        ("acked below the head (read again after a seek) are dropped with the run", 4, [2, 3, 4, 5], 6, []),
+        ("acked below the head only", 4, [2, 3], None, []),
+        ("nothing acked", 7, [], None, []),
+        ("head unknown: from the lowest acked, as upstream", None, [5, 6, 8], 7, [8]),
+    ],
+)
+def test_next_commit(case: str, head: int | None, acked: list[int], offset: int | None, left: list[int]) -> None:
+    assert next_commit(head, acked) == offset, case
+    assert acked == left, case
+
+
+class Message:
+    """The fields of a Faust message the consumer's ack reads (weak-referenceable, as upstream keeps them in a WeakSet)."""
+
+    def __init__(self, tp: TP, offset: int, generation_id: int) -> None:
+        self.tp, self.topic, self.offset, self.generation_id = tp, tp.topic, offset, generation_id
+        self.partition = tp.partition
+        self.acked = False
+
+
+class FakeThread:
+    def __init__(self) -> None:
+        self.seeks: list[tuple[TP, int]] = []
+
+    async def seek_now(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+@pytest.fixture
+def consumer() -> Any:
+    import faust
+
+    app = faust.App("transport-unit", broker="kafka://localhost:1")
+
+    async def nothing(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    consumer = Consumer(app.transport, callback=nothing, on_partitions_revoked=nothing, on_partitions_assigned=nothing)
+    app.topics.acks_enabled_for = lambda topic: True  # type: ignore[method-assign]
+    consumer._thread = FakeThread()
+    consumer.assignment = lambda: {TP("clicks", 0)}  # type: ignore[method-assign]
+    app.flow_control.resume()
+    consumer.resume_flow()
+    return consumer
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_the_first_commit_waits_for_the_offset_reading_began_at(consumer: Any) -> None:
+    tp = TP("clicks", 0)
+    consumer.record_starts({tp: 0})  # fix 1: never committed, sought to the log start
+    for offset in (1, 2, 3):
+        assert consumer.ack(Message(tp, offset, 0)) is True
+    assert consumer._new_offset(tp) is None  # click 0 is still being processed
+    consumer.ack(Message(tp, 0, 0))
+    assert consumer._new_offset(tp) == 4
+
+
+def test_a_partition_held_by_a_click_nobody_processes_is_read_again_from_it(consumer: Any) -> None:
+    """3 Dec: clicks 2-3 were skipped by the stream (acks refused), 4-10 were answered, and
+    the commit stayed at 2 for good. Now, once that has lasted REREAD_AFTER, the partition is
+    sought back to 2 before the next fetch, and the copies read again let the commit on."""
+    app, tp = consumer.app, TP("clicks", 0)
+    app.consumer_generation_id = 4
+    consumer._committed_offset[tp] = 2
+    app.flow_control.suspend()
+    consumer.stop_flow()
+    skipped = [Message(tp, o, 4) for o in (2, 3)]
+    for message in skipped:
+        consumer._unacked_messages.add(message)
+        assert consumer.ack(message) is False  # skipped in a rebalance: not committable
+    assert not consumer._unacked_messages  # but their life has ended: wait_empty() does not wait
+    assert consumer.plan_rereads(now=0.0) == {}  # in a rebalance: its own seek covers them
+    app.flow_control.resume()
+    consumer.resume_flow()
+    for offset in range(4, 11):
+        assert consumer.ack(Message(tp, offset, 4)) is True
+    assert consumer._new_offset(tp) is None  # held at 2
+
+    assert consumer.plan_rereads(now=100.0) == {}  # held: noted
+    assert consumer.plan_rereads(now=100.0 + REREAD_AFTER - 1) == {}  # a slow click gets its time
+    assert consumer.plan_rereads(now=100.0 + REREAD_AFTER) == {tp: 2}
+    assert consumer._thread.seeks == []  # not while a fetched batch may still be handed out
+    run(consumer._rewind())
+    assert consumer._thread.seeks == [(tp, 2)]
+    assert consumer._read_offset[tp] == 2  # Faust would drop the copies below its read offset
+    for offset in range(2, 11):
+        assert consumer.ack(Message(tp, offset, 4)) is True  # the copies count afresh
+    assert consumer._new_offset(tp) == 11
+    assert consumer.plan_rereads(now=1000.0) == {}
+
+
+def test_a_head_that_moves_restarts_the_clock(consumer: Any) -> None:
+    tp = TP("clicks", 0)
+    consumer._committed_offset[tp] = 2
+    consumer.ack(Message(tp, 3, 0))
+    assert consumer.plan_rereads(now=0.0) == {}
+    consumer.ack(Message(tp, 2, 0))
+    assert consumer._new_offset(tp) == 4
+    consumer._committed_offset[tp] = 4
+    consumer.ack(Message(tp, 5, 0))
+    assert consumer.plan_rereads(now=REREAD_AFTER) == {}  # held at 4 only since now
+    assert consumer.plan_rereads(now=2 * REREAD_AFTER) == {tp: 4}
+
+
+def test_a_copy_acked_twice_still_ends_its_life(consumer: Any) -> None:
+    tp = TP("clicks", 0)
+    assert consumer.ack(Message(tp, 3, 0)) is True
+    copy = Message(tp, 3, 0)  # read again (a seek back) while the first was in flight
+    consumer._unacked_messages.add(copy)
+    assert consumer.ack(copy) is False
+    assert copy not in consumer._unacked_messages
+
+
+@pytest.mark.parametrize("what", ["rebalance", "committed since"])
+def test_a_planned_seek_back_is_dropped_if_it_is_no_longer_needed(consumer: Any, what: str) -> None:
+    tp = TP("clicks", 0)
+    consumer._committed_offset[tp] = 2
+    consumer._rewinds = {tp: 2}
+    if what == "rebalance":
+        consumer.app.flow_control.suspend()
+        consumer.stop_flow()
+    else:
+        consumer._committed_offset[tp] = 5
+    run(consumer._rewind())
+    assert consumer._thread.seeks == [] and not consumer._rewinds
+
+
+def test_upstream_commits_past_an_unacked_head(consumer: Any) -> None:
+    """Why `_new_offset` is replaced: faust-streaming 0.15.3 commits 85 here, past click 4."""
+    from faust.transport.consumer import Consumer as Upstream
+
+    tp = TP("clicks", 0)
+    consumer._committed_offset[tp] = 4
+    for offset in range(5, 85):
+        consumer.ack(Message(tp, offset, 0))
+    assert Upstream._new_offset(consumer, tp) == 85
