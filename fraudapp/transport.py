@@ -179,8 +179,7 @@ class Consumer(aiokafka_driver.Consumer):
         """Plan a seek back for each owned partition whose commit has been held for
         `REREAD_AFTER` seconds by an offset that is not acked while later ones are;
         returns the partitions and the offsets to read from."""
-        app = self.app
-        if app.rebalancing or not (self.flow_active and app.flow_control.is_active()):
+        if self.app.rebalancing or not self._flowing():
             self._held = None  # the rebalance's own seek goes back to the committed offset
             return {}
         held, self._held = self._held or {}, {}
@@ -201,6 +200,10 @@ class Consumer(aiokafka_driver.Consumer):
             self._rewinds = {**(self._rewinds or {}), **planned}
         return planned
 
+    def _flowing(self) -> bool:
+        """Neither the fetch nor the streams are stopped (as they are in a rebalance)."""
+        return self.flow_active and self.app.flow_control.is_active()
+
     def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         # Seek back here, between two fetches: a batch fetched before the seek and still
         # being handed out would move Faust's read offset past the records read again,
@@ -216,7 +219,7 @@ class Consumer(aiokafka_driver.Consumer):
 
     async def _rewind(self) -> None:
         rewinds, self._rewinds = self._rewinds or {}, None
-        if not (self.flow_active and self.app.flow_control.is_active()):
+        if not self._flowing():
             return  # a rebalance came in between: its own seek goes back to the committed offset
         assignment = self.assignment()
         for tp, offset in rewinds.items():
