@@ -11,7 +11,7 @@ from typing import Any
 
 import faust
 
-from fraudapp import eos, transport
+from fraudapp import eos, lastresort, transport
 from fraudapp.eos import events  # noqa: F401 - the agents' event loop (re-exported)
 from fraudapp.membership import StaticMemberAssignor
 from fraudapp.settings import Settings
@@ -53,6 +53,13 @@ class FraudApp(faust.App):
         log.critical("agent %s failed (%r): stopping the worker", agent.name, exc)
         await self.crash(exc)
 
+    def _crash(self, reason: BaseException) -> None:
+        # Every fatal error reaches the app here (mode marks the whole service tree
+        # crashed, also when a child service crashed on its own). Whatever the graceful
+        # stop then waits for, the process ends within the grace.
+        lastresort.end_process_after(lastresort.GRACE, f"the worker crashed ({reason!r})")
+        super()._crash(reason)
+
     def worker_init(self) -> None:
         super().worker_init()
         if self.conf.processing_guarantee.value != EXACTLY_ONCE:
@@ -76,7 +83,9 @@ class FraudApp(faust.App):
             # no event is half done: the consumer's last commit covers every local write
             await super().on_stop()
         tabledir = Path(self.conf.tabledir)
-        if drained and tabledir.is_dir():
+        # After a crash (a fenced worker, say) the local tables may hold writes whose
+        # transactions aborted: only a stop that is not one rebuilds nothing on restart.
+        if drained and not self.crashed and tabledir.is_dir():
             (tabledir / CLEAN_MARKER).touch()
 
 

@@ -362,8 +362,7 @@ class SourcePartitionTransactions(TransactionManager):
         results = await asyncio.gather(*(commit_one(t, o) for t, o in by_tid.items()), return_exceptions=True)
         for result in results:
             if isinstance(result, ProducerFenced):
-                log.warning("exactly_once: producer fenced: %r", result)
-                await self.app.crash(result)
+                await self.consumer.fail(result, "a newer owner fenced this worker's transactional producer")
                 raise result
             if isinstance(result, BaseException):
                 raise result
@@ -391,7 +390,27 @@ class EOSConsumer(transport.Consumer):
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         return EOSConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def fail(self, exc: BaseException, why: str) -> None:
+        """This worker must not go on: leave the group at once, so that its partitions move
+        to the others now rather than after the session timeout (a stopping worker whose
+        consumer rejoined would hold them unprocessed), and stop the worker (which ends
+        the process if the stop hangs: `FraudApp._crash`)."""
+        if self._failed:
+            return
+        self._failed = True
+        log.error("exactly_once: %s (%r); stopping the worker", why, exc)
+        self.close()  # LeaveGroup, as Faust does for a rebalance after the app stopped
+        await self.app.crash(exc)
+
+    async def wait_empty(self) -> None:
+        # A failed worker commits nothing more, so there is nothing to wait for (and
+        # events blocked on a fenced producer would never finish).
+        if not self._failed:
+            await super().wait_empty()
+
     async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        if self._failed:
+            return False
         # Offsets are taken with no event half done, every changelog record of the events
         # they cover in the producer, and the transactions' send locks taken; events run
         # again while the transactions commit (a record for one of them waits for it).
@@ -443,9 +462,7 @@ class EOSConsumer(transport.Consumer):
             except Exception as exc:  # noqa: BLE001 - any failure: stop, see below
                 # Open transactions may hold outputs of events whose offsets did not
                 # commit (a fenced zombie, say): this worker must not go on.
-                log.error("exactly_once: commit before the rebalance failed (%r); stopping the worker", exc)
-                self._failed = True
-                await self.app.crash(exc)
+                await self.fail(exc, "the commit before the rebalance failed")
                 return
             # Nothing runs until the new assignment. Every message not acked yet was
             # fetched but not processed: drop it (upstream's wait_empty() would wait for

@@ -40,6 +40,7 @@ keep at_least_once from committing past clicks it never processed.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -84,6 +85,21 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
 
     async def _seek_now(self, tp: Any, offset: int) -> None:
         self._ensure_consumer().seek(tp, offset)
+
+    def close(self) -> None:
+        """Leave the group for good (LeaveGroup; the coordinator never rejoins), from any
+        thread. Upstream schedules the same calls on the app's loop, but the consumer's
+        coordinator and connections live on this thread's loop."""
+        consumer = self._consumer
+        if consumer is None or self.thread_loop.is_closed():
+            return
+        consumer._closed = True
+
+        async def close_on_own_loop() -> None:
+            await consumer._coordinator.close()
+            await consumer._client.close()
+
+        asyncio.run_coroutine_threadsafe(close_on_own_loop(), self.thread_loop)
 
 
 def fetched_before(message: Any, generation: int) -> bool:

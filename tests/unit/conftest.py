@@ -6,6 +6,9 @@ pytest run (they inherit os.environ) keep RocksDB.
 """
 
 import os
+from collections.abc import Iterator
+
+import pytest
 
 _previous = os.environ.get("FRAUDAPP_STORE")
 os.environ["FRAUDAPP_STORE"] = "memory://"
@@ -16,3 +19,14 @@ finally:
         del os.environ["FRAUDAPP_STORE"]
     else:
         os.environ["FRAUDAPP_STORE"] = _previous
+
+
+@pytest.fixture(autouse=True)
+def no_last_resort_exit_left_armed() -> Iterator[None]:
+    """A test that crashes an app in this process must not end pytest 30 s later."""
+    yield
+    from fraudapp import lastresort
+
+    armed = lastresort._timer is not None
+    lastresort.disarm()
+    assert not armed, "a test left the last-resort exit armed (it crashed an app without disarming)"
