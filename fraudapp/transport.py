@@ -131,6 +131,12 @@ def next_commit(head: int | None, acked: list[int]) -> int | None:
     return offset if head is None or offset > head else None
 
 
+# A stopping worker waits for the events its agents are still running while acks keep
+# coming, at most this long in all. Processing a click takes milliseconds.
+STOP_WAIT = 10.0
+# No ack for this long: nothing is running any more.
+STOP_QUIET = 1.0
+
 # How long a partition's commit may be held by an unacked offset while later ones are acked
 # before the partition is read again from it. Processing a click takes milliseconds.
 REREAD_AFTER = 10.0
@@ -258,6 +264,30 @@ class Consumer(aiokafka_driver.Consumer):
                 if bookkeeping:
                     bookkeeping.pop(tp, None)
         await super().on_partitions_revoked(revoked)
+
+    async def wait_empty(self) -> None:
+        """Upstream waits here, on stop, until every fetched message is acked. But Faust's
+        stop has just cleared the streams' queues (`flow_control.clear()`): a message that
+        was still queued is never processed nor acked, and the worker waited for it until
+        killed (SIGTERM under load; then its next start rebuilt every table). Wait while
+        acks come (running events), then end the rest uncommitted: the next owner reads
+        them again from the committed offset."""
+        deadline = time.monotonic() + STOP_WAIT
+        while self._unacked_messages and not self.should_stop and time.monotonic() < deadline:
+            await self.commit()
+            waiting = len(self._unacked_messages)
+            await self._wait_for_ack(timeout=STOP_QUIET)
+            self._clean_unacked_messages()
+            if len(self._unacked_messages) >= waiting:
+                break
+        never_processed = [message for message in self._unacked_messages if not message.acked]
+        for message in never_processed:
+            self.end_uncommitted(message)
+        self._unacked_messages.clear()
+        if never_processed:
+            self.log.info("stopping: %d fetched messages not processed; read again from the committed offsets",
+                          len(never_processed))
+        await self.commit_and_end_transactions()
 
     def end_uncommitted(self, message: Any) -> bool:
         """End the message's life as an ack does (upstream's `wait_empty()` waits for

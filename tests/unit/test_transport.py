@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 from aiokafka.structs import TopicPartition as TP
 
-from fraudapp.transport import REREAD_AFTER, Consumer, ConsumerThread, committable, never_committed, next_commit
+from fraudapp.transport import (
+    REREAD_AFTER,
+    STOP_WAIT,
+    Consumer,
+    ConsumerThread,
+    committable,
+    never_committed,
+    next_commit,
+)
 
 
 @pytest.mark.parametrize(
@@ -244,3 +252,36 @@ def test_upstream_commits_past_an_unacked_head(consumer: Any) -> None:
     for offset in range(5, 85):
         consumer.ack(Message(tp, offset, 0))
     assert Upstream._new_offset(consumer, tp) == 85
+
+
+def test_a_stop_waits_for_running_events_only_and_ends_the_cleared_ones_uncommitted(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM under load, 3 Dec: Faust's stop clears the streams' queues, then waited for
+    the acks of the messages it had cleared until the worker was killed."""
+    tp = TP("clicks", 0)
+    consumer._committed_offset[tp] = 0
+    running, cleared = Message(tp, 0, 0), Message(tp, 1, 0)
+    consumer._unacked_messages.update({running, cleared})
+    commits: list[bool] = []
+
+    async def commit(*args: Any, start_new_transaction: bool = True, **kwargs: Any) -> bool:
+        commits.append(start_new_transaction)
+        return True
+
+    monkeypatch.setattr(consumer, "commit", commit)
+
+    async def stop() -> float:
+        loop = asyncio.get_running_loop()
+        monkeypatch.setattr(type(consumer), "loop", property(lambda self: loop))
+        loop.call_later(0.05, consumer.ack, running)  # an agent finishes its event
+        started = loop.time()
+        await consumer.wait_empty()
+        return loop.time() - started
+
+    took = run(stop())
+    assert not consumer._unacked_messages
+    assert running.acked and cleared.acked  # both lives ended: nothing waits for them
+    assert consumer._new_offset(tp) == 1  # only the processed click commits; 1 is read again
+    assert commits[-1] is False  # the last commit ends the transactions
+    assert took < STOP_WAIT
