@@ -48,6 +48,15 @@ What is wrong upstream, and what this module does about it:
    the survivor stops (takeover test, standby 1). -> `SourcePartitionTransactions.on_rebalance`
    keeps exactly the producers of the partitions now active here and starts the missing ones.
 
+7. Recovery takes a changelog partition as read to its end (it ends in a transaction
+   marker, so no record reaches the highwater) once the consumer's position has reached
+   the highwater, after two idle 5 s polls; but the idle polls are counted from before the
+   recovery began. A worker idle that long (any survivor: active changelogs get no
+   records) ended a takeover's recovery on its first poll, while the records it had
+   fetched were still queued, and those were skipped: the taken partitions' tables stayed
+   empty. -> `EOSConsumer.position` reports no progress until the partition has been quiet
+   for 10 s since this recovery began (`changelog_read_to_end`).
+
 Not changed, on purpose: recovery notices the end of a changelog that ends in a transaction
 marker (under exactly_once every one does) only after two idle 5 s polls of its reader, so
 every restart and rebalance waits >= 10 s. Polls of 0.5 s were tried: recovery then ended
@@ -381,6 +390,21 @@ class EOSConsumerThread(transport.ConsumerThread):
         return await consumer.end_offsets(list(partitions))
 
 
+# Upstream's intent for the end of a changelog that ends in a transaction marker: two
+# consecutive 5 s polls with nothing for it.
+CHANGELOG_QUIET = 10.0
+
+
+def changelog_read_to_end(
+    queue_empty: bool, recovery_started_at: float | None, last_record_at: float | None, now: float
+) -> bool:
+    """May recovery trust the consumer's position as "everything before it is applied"
+    for one changelog partition? Only once no record is queued and none has come for the
+    partition for CHANGELOG_QUIET seconds *since this recovery started*."""
+    since = max((t for t in (recovery_started_at, last_record_at) if t is not None), default=None)
+    return queue_empty and since is not None and now - since >= CHANGELOG_QUIET
+
+
 class EOSConsumer(transport.Consumer):
     """Commits what the agents finished, before a rebalance takes partitions away too;
     never commits an event it did not process."""
@@ -401,6 +425,24 @@ class EOSConsumer(transport.Consumer):
         log.error("exactly_once: %s (%r); stopping the worker", why, exc)
         self.close()  # LeaveGroup, as Faust does for a rebalance after the app stopped
         await self.app.crash(exc)
+
+    async def position(self, tp: Any) -> int | None:
+        # The only caller is Faust's recovery (`detect_aborted_tx`): a changelog partition
+        # whose position has reached its highwater is declared recovered, and records not
+        # yet taken from the changelog queue are then skipped for good. Upstream waits for
+        # two idle 5 s polls first, but counts them from before the recovery began: in a
+        # worker idle that long the first poll of a takeover ends it at once, while the
+        # records it fetched are still on their way (paused-worker test, slow, 3 Dec: the
+        # survivor's device windows for the taken partitions stayed empty; 32 wrong labels).
+        # Until the partition has been quiet since this recovery began, report no progress.
+        recovery = self.app.tables.recovery
+        quiet = changelog_read_to_end(
+            self.app.tables.changelog_queue.empty(),
+            recovery._recovery_started_at,
+            recovery._active_events_received_at.get(tp),
+            time.monotonic(),
+        )
+        return await super().position(tp) if quiet else -1
 
     async def wait_empty(self) -> None:
         # A failed worker commits nothing more, so there is nothing to wait for (and
