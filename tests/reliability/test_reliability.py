@@ -52,6 +52,13 @@ def start(
     )
 
 
+def marked_clean(worker: Worker) -> bool:
+    """Did the worker record a clean shutdown (its next start keeps its RocksDB files)?
+    (fraudapp.app.CLEAN_MARKER; importing the app here would fix its settings for the
+    unit tests collected after this module.)"""
+    return (Path(worker.env["FRAUDAPP_TABLEDIR"]) / ".clean-shutdown").exists()
+
+
 def first_verdict_after_restart(worker: Worker, timeout: float) -> float | None:
     """Seconds until the restarted worker has judged a click (None: none within timeout)."""
     started = time.monotonic()
@@ -216,7 +223,7 @@ def test_sigterm_under_load_stops_promptly_and_loses_nothing(fraud_cluster: Clus
     assert "wait_empty: Waiting for tasks" not in log, worker.tail()
     if EXACTLY_ONCE:
         # a graceful stop: the restart keeps its RocksDB files
-        assert (Path(worker.env["FRAUDAPP_TABLEDIR"]) / ".clean-shutdown").exists()
+        assert marked_clean(worker)
     start(fraud_cluster, "w1")
     producer.join(timeout=120)
     assert producer.error is None and producer.sent == n, producer.error
@@ -408,6 +415,4 @@ def test_paused_worker_past_session_timeout(
         assert fenced, w1.tail()
         assert w1.proc.returncode != 0, w1.tail()
         # its tables may hold writes of aborted transactions: its next start rebuilds them
-        # (fraudapp.app.CLEAN_MARKER; importing the app here would fix its settings for
-        # the unit tests collected after this module)
-        assert not (Path(w1.env["FRAUDAPP_TABLEDIR"]) / ".clean-shutdown").exists()
+        assert not marked_clean(w1)
