@@ -509,12 +509,9 @@ class EOSConsumer(transport.Consumer):
             # Nothing runs until the new assignment. Every message not acked yet was
             # fetched but not processed: drop it (upstream's wait_empty() would wait for
             # it); after the rebalance its partition restarts at the committed offset.
-            dropped = list(self._unacked_messages)
-            for message in dropped:
-                drop(message)
-            self._unacked_messages.clear()
+            dropped = self.end_unacked_uncommitted()
             processed.reset()
-            trace.write("revoked", partitions=len(revoked), dropped=len(dropped))
+            trace.write("revoked", partitions=len(revoked), dropped=dropped)
         await super().on_partitions_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:

@@ -276,18 +276,24 @@ class Consumer(aiokafka_driver.Consumer):
         while self._unacked_messages and not self.should_stop and time.monotonic() < deadline:
             await self.commit()
             waiting = len(self._unacked_messages)
-            await self._wait_for_ack(timeout=STOP_QUIET)
+            await self._wait_for_ack(timeout=STOP_QUIET)  # (upstream waits 1 s, whatever it is given)
             self._clean_unacked_messages()
             if len(self._unacked_messages) >= waiting:
                 break
-        never_processed = [message for message in self._unacked_messages if not message.acked]
-        for message in never_processed:
-            self.end_uncommitted(message)
-        self._unacked_messages.clear()
+        never_processed = self.end_unacked_uncommitted()
         if never_processed:
             self.log.info("stopping: %d fetched messages not processed; read again from the committed offsets",
-                          len(never_processed))
+                          never_processed)
         await self.commit_and_end_transactions()
+
+    def end_unacked_uncommitted(self) -> int:
+        """End every fetched message not acked yet without committing it (its partition
+        restarts at the committed offset); returns how many there were."""
+        unacked = [message for message in self._unacked_messages if not message.acked]
+        for message in unacked:
+            self.end_uncommitted(message)
+        self._unacked_messages.clear()
+        return len(unacked)
 
     def end_uncommitted(self, message: Any) -> bool:
         """End the message's life as an ack does (upstream's `wait_empty()` waits for
