@@ -28,7 +28,7 @@ from fraudapp.pipeline import InFlight, session_key, unpack
 from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
 from fraudapp.state.expiry import PartitionSweeper
-from fraudapp.state.sliding import DedupEntry, SessionUrlWindows, SlidingTimestamps
+from fraudapp.state.sliding import DedupEntry, DeviceWindows, SessionUrlWindows
 from fraudapp.state.streamtime import MultiTopicStreamTime
 from fraudapp.validate import Rejection, parse_click
 
@@ -78,9 +78,10 @@ class Watermarks:
         return current
 
 
+# A device's value serves click_spam and its own share of session_url_repeat.
+DEVICE_WINDOW = max(s.click_spam_window_seconds, s.session_url_window_seconds)
 device_sweeper = PartitionSweeper(
-    tables.device_clicks,
-    lambda _k, v: SlidingTimestamps.json_expires_at(v, s.click_spam_window_seconds, s.lateness_seconds),
+    tables.device_clicks, lambda _k, v: DeviceWindows.json_expires_at(v, DEVICE_WINDOW, s.lateness_seconds)
 )
 dedup_sweeper = PartitionSweeper(
     tables.click_ids, lambda _k, v: DedupEntry.json_expires_at(v, s.dedup_seconds, s.lateness_seconds)
@@ -112,22 +113,19 @@ def _source_of(event: EventT) -> tuple[str, int, int]:
     return msg.topic, msg.partition, msg.offset
 
 
-def _sliding(raw: list[float] | None) -> SlidingTimestamps:
-    return SlidingTimestamps.from_json(raw)
-
-
 def _dump(value: Any) -> Any:
     return value.to_json()
 
 
 @app.agent(topics.device_input)
 async def check_devices(stream: faust.StreamT[bytes]) -> None:
-    """Validate, count the device's recent clicks, forward keyed by click_id."""
+    """Validate, count the device's recent clicks (all, and per session and url), forward
+    keyed by click_id."""
     outbox = Outbox(app)
     async for batch in batches(stream, BATCH_LINGER):
         for partition, group in by_partition(batch).items():
             with in_partition_of(group[-1]):
-                windows: TableCache[str, SlidingTimestamps] = TableCache(tables.device_clicks, _sliding, _dump)
+                windows: TableCache[str, DeviceWindows] = TableCache(tables.device_clicks, DeviceWindows.from_json, _dump)
                 newest = 0.0
                 newest_by_topic: dict[str, float] = {}
                 for event in group:
@@ -143,11 +141,17 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
                         outbox.add(topics.clicks_rekeyed, device_key, msg.value, {SOURCE_HEADER: source})
                         continue
                     window = windows.get(click.device_id)
-                    prior = window.aggregate(click.ts, s.click_spam_window_seconds, s.lateness_seconds)
+                    features = {"device_prior": window.aggregate(click.ts, s.click_spam_window_seconds,
+                                                                 s.lateness_seconds)}
+                    if click.session_id and click.url:
+                        # the device's own share, in Kafka order (see state/sliding.py)
+                        features["session_own_prior"] = window.aggregate_session(
+                            click.session_id, click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds
+                        )
                     windows.put(click.device_id, window)
                     newest = max(newest, click.ts)
                     newest_by_topic[msg.topic] = max(newest_by_topic.get(msg.topic, click.ts), click.ts)
-                    inflight = InFlight(click, _source_of(event), time.time(), {"device_prior": prior})
+                    inflight = InFlight(click, _source_of(event), time.time(), features)
                     outbox.add_packed(topics.by_click_id, click.click_id.encode(), inflight.encode())
                 windows.flush()
                 watermark = device_clock.advance(partition, newest_by_topic, app.consumer_generation_id)
@@ -194,7 +198,7 @@ def _sessions(raw: dict[str, Any] | None) -> SessionUrlWindows:
 
 @app.agent(topics.by_session)
 async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
-    """Count the session's clicks on the URL, apply the rules, write the verdict."""
+    """Add the session's other devices' clicks on the URL, apply the rules, write the verdict."""
     outbox = Outbox(app)
     async for batch in batches(stream, BATCH_LINGER):
         partials: dict[tuple[str, float], alert_rule.Partial] = {}
@@ -207,10 +211,11 @@ async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
                     session_prior = None
                     if click.session_id and click.url:
                         windows = sessions.get(click.session_id)
-                        session_prior = windows.aggregate(
-                            click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds
+                        others = windows.aggregate(
+                            click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds, click.device_id
                         )
                         sessions.put(click.session_id, windows)
+                        session_prior = inflight.features.get("session_own_prior", 0) + others
                     body = judge_click(inflight, session_prior)
                     outbox.add(topics.verdicts, click.device_id.encode(), orjson.dumps(body))
                     start = alert_rule.window_start(click.ts, alert_policy.window_seconds)

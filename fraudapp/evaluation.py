@@ -9,7 +9,9 @@ Metrics:
 * per fraud type: precision / recall / F1 / support over inputs that should get a verdict;
   an input with no verdict counts as predicting nothing. Hard types are exact labels
   (truth.py); `low_human_score` is scored against "a bot population with no hard hit",
-  an intent, not an exact label.
+  an intent, not an exact label. A type the truth lists under `either` (it fires in some
+  of the orders the contract allows only: clicks of other devices) is not scored for that
+  input; `either_order` counts how often such a type fired and how often not.
 * verdict_confusion: expected class (clean / fraud / rejected) -> actual class (clean /
   suspicious / fraud / rejected / missing / multiple).
 * accounted_share: inputs with exactly one output (verdict or dead letter) / inputs.
@@ -88,6 +90,7 @@ def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]
     soft: dict[str, Counter] = defaultdict(Counter)
     scores: dict[str, list[float]] = defaultdict(list)
     latencies: list[float] = []
+    either_order: dict[str, Counter] = defaultdict(Counter)
     accounted = wrong_error = 0
     for t in truth:
         pos = position(t)
@@ -106,7 +109,12 @@ def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]
         expected = set(t["hard"])
         if t.get("bot") and not expected:
             expected.add(SOFT_FRAUD_TYPE)
+        either = set(t.get("either") or ())
+        for ft in either:
+            either_order[ft]["fired" if ft in predicted else "not fired"] += 1
         for ft in types:
+            if ft in either:
+                continue
             key = ("tp" if ft in expected else "fp") if ft in predicted else ("fn" if ft in expected else None)
             if key is None:
                 continue
@@ -130,6 +138,7 @@ def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]
         "hard_exact": hard_exact,
         "verdict_confusion": confusion,
         "accounted_share": accounted / len(truth) if truth else None,
+        "either_order": {ft: dict(c) for ft, c in sorted(either_order.items())},
         "dead_letter_code_mismatches": wrong_error,
         "latency_ms": {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "n": len(latencies)},
         "soft": {

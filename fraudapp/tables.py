@@ -29,7 +29,7 @@ def _table(name: str, help: str, **kw: Any) -> faust.Table:
 
 device_clicks = _table(
     "device-clicks",
-    "device_id -> sorted event times of its recent clicks (exact click_spam window)",
+    "device_id -> its recent click times (click_spam) and its own per (session, url) (session_url_repeat)",
 )
 click_ids = _table(
     "click-ids",
@@ -37,7 +37,7 @@ click_ids = _table(
 )
 session_url_clicks = _table(
     "session-url-clicks",
-    "session_id -> {url: sorted event times} (exact session_url_repeat window)",
+    "session_id -> {url: [[event time, device_id], ...]} (session_url_repeat, other devices' share)",
 )
 alert_windows = _table(
     "alert-windows",

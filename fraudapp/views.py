@@ -31,7 +31,7 @@ from faust.web import Request, Response, View
 from fraudapp import metrics, tables
 from fraudapp.app import app, settings, topics
 from fraudapp.state.blacklist_index import KINDS, entry_key
-from fraudapp.state.sliding import SlidingTimestamps
+from fraudapp.state.sliding import DeviceWindows
 from fraudapp.stats import VerdictStats
 from fraudapp.web.auth import check_bearer
 from fraudapp.web.body import BodyError, body_limit_middleware, json_body
@@ -211,7 +211,7 @@ class Device(View):
 
     @app.topic_route(topic=topics.clicks_rekeyed, match_info="device_id")
     async def routed_get(self, request: Request, device_id: str) -> Response:
-        window = SlidingTimestamps.from_json(tables.device_clicks.get(device_id))
+        window = DeviceWindows.from_json(tables.device_clicks.get(device_id)).clicks
         latest = window.max_ts
         spam_seconds = settings.click_spam_window_seconds
         # The state holds event times back to latest - click_spam window - lateness, so a

@@ -17,7 +17,7 @@ import orjson
 
 from fraudapp.simulation import catalog
 from fraudapp.simulation.populations import HUMAN_POPULATIONS, POPULATIONS, Context, Planned
-from fraudapp.simulation.truth import Rules, check_lateness, dependencies, reference_labels
+from fraudapp.simulation.truth import Rules, check_lateness, reference_labels
 
 DEFAULT_MIX: dict[str, float] = {
     "humans": 0.62,
@@ -161,15 +161,14 @@ def generate(cfg: SimConfig) -> Traffic:
         keys.append((click["device_id"] if click else p.key or "").encode() or None)
     check_lateness(clicks, cfg.rules)
     labels = reference_labels(clicks, ctx.entries, cfg.rules)
-    deps = dependencies(clicks, cfg.rules)
 
     inputs, truth = [], []
     for i, (p, click, value, key) in enumerate(zip(ordered, clicks, values, keys)):
-        inputs.append(Input(i, key, value, round(p.at + p.delay, 3), deps[i]))
+        inputs.append(Input(i, key, value, round(p.at + p.delay, 3), ()))
         bot = p.population not in HUMAN_POPULATIONS and p.population != "malformed"
         if click is None:
             expected = "rejected"
-        elif labels[i] or bot:
+        elif labels[i].hard or bot:
             expected = "fraud"
         else:
             expected = "clean"
@@ -180,8 +179,8 @@ def generate(cfg: SimConfig) -> Traffic:
             "population": p.population,
             "bot": bot,
             "expected": expected,
-            "hard": labels[i],
+            "hard": labels[i].hard,
+            "either": labels[i].either,
             "error": p.error,
-            "after": list(deps[i]),
         })
     return Traffic(cfg, inputs, truth, ctx.entries, probe_ip, ctx.run)

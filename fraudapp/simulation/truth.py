@@ -3,28 +3,27 @@
 Written from the contract, not from the detector's code: plain lists and loops over the
 inputs in production order, no windows, no pruning.
 
-Why production order is the order that matters, and how the simulator makes it so:
+Order (CONTRACT §4): every rule judges the clicks of one partition of `clicks` in their
+Kafka order, which is the production order of each device's clicks (a device's clicks
+share its key, hence one partition). Producers never wait for a verdict, so clicks of
+*different* devices reach a stage keyed otherwise in any order. The contract lets exactly
+those be counted in either order; the reference therefore gives each input two lists:
 
-* `click_spam` counts a device's earlier clicks. A device's clicks share its key, hence
-  one partition, and Kafka keeps their production order.
-* `duplicate_click` keeps the first accepted click of an id. A resend from the same device
-  follows the original through the same partitions. A resend from *another* device travels
-  through other partitions, so it waits (`dependencies`) until the original's verdict is
-  out before it is produced.
-* `session_url_repeat` counts a session's earlier clicks on a URL, and the detector reaches
-  the session stage through per-click_id partitions: even one device's clicks may arrive
-  there in another order. So a click of a (session, url) group whose outcome could depend
-  on order (some click has >= N-1 others of the group in its window, in *any* order) is
-  produced only after the previous click of its group has its verdict. Groups that can
-  never reach N in a window are order-free and not held back.
-* Out-of-order events are counted by event time; the reference is exact while every event
-  is at most `lateness` behind the newest one of its device and session (`check_lateness`).
+* `hard`: the fraud types that fire in every order Kafka allows — the detector must
+  report each of them;
+* `either`: the types that fire in some orders only — the detector may report them.
+  `session_url_repeat` when the click reaches N only with clicks of the session's other
+  devices (any of them, produced before or after it); `duplicate_click` when the other
+  clicks with its id come from other devices.
+
+Everything else is exact: a type in neither list must not fire. Out-of-order events are
+counted by event time; the reference is exact while every event is at most `lateness`
+behind the newest one of its device and session (`check_lateness`).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,8 +69,15 @@ def _in_window(t: float, ts: float, window: float) -> bool:
     return ts - window <= t <= ts  # CONTRACT §4: event time in [ts - W, ts], both ends
 
 
-def reference_labels(clicks: Sequence[Click | None], entries: Sequence[dict[str, Any]], rules: Rules) -> list[list[str]]:
-    """Hard fraud types of each input (None = rejected input: no labels), in contract order."""
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """The hard fraud types of one input: `hard` must fire, `either` may (see above)."""
+
+    hard: list[str]
+    either: list[str]
+
+
+def _blacklist(entries: Sequence[dict[str, Any]]) -> tuple[set[Any], dict[int, set[Any]], set[str]]:
     ips, devices = set(), set()
     nets: dict[int, set[Any]] = defaultdict(set)  # prefix length -> networks of that length
     for e in entries:
@@ -84,15 +90,27 @@ def reference_labels(clicks: Sequence[Click | None], entries: Sequence[dict[str,
             nets[net.prefixlen].add(net)
         elif e["kind"] == "device":
             devices.add(e["value"])
+    return ips, nets, devices
+
+
+def reference_labels(clicks: Sequence[Click | None], entries: Sequence[dict[str, Any]], rules: Rules) -> list[Expected]:
+    """Expected hard fraud types of each input (rejected inputs: none), in contract order."""
+    ips, nets, devices = _blacklist(entries)
+    sessions: dict[tuple[str, str], list[int]] = defaultdict(list)  # (session, url) -> inputs
+    ids: dict[str, list[int]] = defaultdict(list)  # click_id -> inputs
+    for i, c in enumerate(clicks):
+        if c is not None:
+            if c.get("session_id") and c.get("url"):
+                sessions[(c["session_id"], c["url"])].append(i)
+            ids[c["click_id"]].append(i)
     device_times: dict[str, list[float]] = defaultdict(list)
-    session_times: dict[tuple[str, str], list[float]] = defaultdict(list)
-    originals: dict[str, list[float]] = defaultdict(list)  # accepted non-duplicates per click_id
-    labels: list[list[str]] = []
-    for c in clicks:
+    originals: dict[str, list[float]] = defaultdict(list)  # single-device ids: accepted non-duplicates
+    out: list[Expected] = []
+    for i, c in enumerate(clicks):
         if c is None:
-            labels.append([])
+            out.append(Expected([], []))
             continue
-        ts, hits = c["ts"], set()
+        ts, device, hits, maybe = c["ts"], c["device_id"], set(), set()
         ip = ipaddress.ip_address(c["ip"])
         # "lies in a range": the ip's own network at each listed prefix length is listed
         if ip in ips or any(
@@ -101,55 +119,50 @@ def reference_labels(clicks: Sequence[Click | None], entries: Sequence[dict[str,
             if plen <= ip.max_prefixlen
         ):
             hits.add("ip_blacklist")
-        if c["device_id"] in devices:
+        if device in devices:
             hits.add("device_blacklist")
-        prior = device_times[c["device_id"]]
+        prior = device_times[device]
         if sum(_in_window(t, ts, rules.click_spam_window) for t in prior) >= rules.click_spam_threshold:
             hits.add("click_spam")
         prior.append(ts)  # a duplicate still counts as a click of its device
         if c.get("session_id") and c.get("url"):
-            group = session_times[(c["session_id"], c["url"])]
-            if sum(_in_window(t, ts, rules.session_url_window) for t in group) + 1 >= rules.session_url_threshold:
+            own = others = 0
+            for j in sessions[(c["session_id"], c["url"])]:
+                other = clicks[j]
+                if j == i or not _in_window(other["ts"], ts, rules.session_url_window):  # type: ignore[index]
+                    continue
+                if other["device_id"] != device:  # type: ignore[index]
+                    others += 1  # any position: another partition, either order
+                elif j < i:
+                    own += 1
+            if own + 1 >= rules.session_url_threshold:
                 hits.add("session_url_repeat")
-            group.append(ts)
-        firsts = originals[c["click_id"]]
-        if any(abs(ts - t) <= rules.dedup_seconds for t in firsts):
-            hits.add("duplicate_click")
+            elif own + others + 1 >= rules.session_url_threshold:
+                maybe.add("session_url_repeat")
+        same_id = ids[c["click_id"]]
+        if all(clicks[j]["device_id"] == device for j in same_id):  # type: ignore[index]
+            firsts = originals[c["click_id"]]  # one device: Kafka order decides, exactly
+            if any(abs(ts - t) <= rules.dedup_seconds for t in firsts):
+                hits.add("duplicate_click")
+            else:
+                firsts.append(ts)
         else:
-            firsts.append(ts)
+            times = [clicks[j]["ts"] for j in same_id]  # type: ignore[index]
+            earlier_own = any(
+                j < i and clicks[j]["device_id"] == device and abs(ts - clicks[j]["ts"]) <= rules.dedup_seconds  # type: ignore[index]
+                for j in same_id
+            )
+            within = any(j != i and abs(ts - clicks[j]["ts"]) <= rules.dedup_seconds for j in same_id)  # type: ignore[index]
+            # An earlier copy of its own device makes it a duplicate in every order, as long
+            # as no chain of horizons can intervene (the whole id spans one horizon).
+            if earlier_own and max(times) - min(times) <= rules.dedup_seconds:
+                hits.add("duplicate_click")
+            elif within:
+                maybe.add("duplicate_click")
         if c.get("user_agent") and is_crawler(c["user_agent"]):
             hits.add("bot_user_agent")
-        labels.append([t for t in HARD_FRAUD_TYPES if t in hits])
-    return labels
-
-
-def dependencies(clicks: Sequence[Click | None], rules: Rules) -> list[tuple[int, ...]]:
-    """For each input, the earlier inputs whose verdicts must be out before it is produced."""
-    deps: list[set[int]] = [set() for _ in clicks]
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    first_of: dict[str, int] = {}
-    for i, c in enumerate(clicks):
-        if c is None:
-            continue
-        if c.get("session_id") and c.get("url"):
-            groups[(c["session_id"], c["url"])].append(i)
-        first = first_of.setdefault(c["click_id"], i)
-        if first != i and clicks[first]["device_id"] != c["device_id"]:  # type: ignore[index]
-            deps[i].add(first)
-    for members in groups.values():
-        if len(members) < rules.session_url_threshold:
-            continue
-        times = [clicks[i]["ts"] for i in members]  # type: ignore[index]
-        # Order-sensitive iff some click could see N-1 others in its window in some order.
-        sensitive = any(
-            sum(_in_window(t, ts, rules.session_url_window) for k, t in enumerate(times) if k != j)
-            >= rules.session_url_threshold - 1
-            for j, ts in enumerate(times)
-        )
-        if sensitive:
-            for prev, cur in itertools.pairwise(members):
-                deps[cur].add(prev)
-    return [tuple(sorted(d)) for d in deps]
+        out.append(Expected([t for t in HARD_FRAUD_TYPES if t in hits], [t for t in HARD_FRAUD_TYPES if t in maybe]))
+    return out
 
 
 def check_lateness(clicks: Sequence[Click | None], rules: Rules) -> None:

@@ -1,11 +1,20 @@
 """Exact sliding-window state by event time: the values of the rule tables.
 
-Three small value types, each stored as one Faust table value and so each round-tripping
+Small value types, each stored as one Faust table value and so each round-tripping
 through `to_json()` / `from_json()` of plain JSON (lists and dicts of floats):
 
-* `SlidingTimestamps` — one key's recent event times (device -> clicks, `click_spam`).
-* `SessionUrlWindows` — one session's recent event times per url (`session_url_repeat`).
+* `SlidingTimestamps` — one key's recent event times (`click_spam`).
+* `DeviceWindows` — one device's clicks (`click_spam`) and its own clicks per session and
+  url (its exact share of `session_url_repeat`).
+* `SessionUrlWindows` — one session's recent clicks per url, with the device of each (the
+  other devices' share of `session_url_repeat`).
 * `DedupEntry` — one click_id's accepted event time (`duplicate_click`).
+
+Why a session is counted in two places (CONTRACT §4, order): a device's clicks reach the
+device stage in their Kafka order, but reach the session stage from several partitions of
+the stage in between, in any order. So the device stage counts the device's own earlier
+clicks in the session (exact, in Kafka order) and the session stage adds the clicks of the
+session's *other* devices (which the contract lets count in either order).
 
 Semantics (CONTRACT §4). For a new event at event time `ts`, `count_prior(ts, W)` is the
 number of events of the key *processed earlier* whose event time lies in `[ts - W, ts]`,
@@ -107,49 +116,132 @@ class SlidingTimestamps:
         return cls(sorted(float(t) for t in data) if data else [])
 
 
-@dataclass(slots=True)
-class SessionUrlWindows:
-    """One session's recent event times per url.
+SessionUrlKey = tuple[str, str]
 
-    Pruning uses the session's newest event time (over all its urls), so the count is exact
-    for clicks at most `lateness` behind the session's newest click. Every add prunes all
-    the session's urls and drops those left empty, so a session holds only its clicks of
-    the last window + lateness seconds. JSON form:
-    `{"max": max_ts | null, "urls": {url: sorted [ts, ...]}}`.
+
+@dataclass(slots=True)
+class DeviceWindows:
+    """One device's recent clicks, and per (session, url) its own clicks there.
+
+    `clicks` is the click_spam state (`SlidingTimestamps`). `sessions` holds the event
+    times of this device's clicks per (session_id, url), pruned by the device's newest
+    event time: the count is exact for every click at most `lateness` behind the device's
+    newest click. JSON form: the `clicks` list while the device has no session clicks
+    held (the compact, original form), else `{"t": clicks, "s": [[session, url, times], ...]}`.
     """
 
-    urls: dict[str, list[float]] = field(default_factory=dict)
+    clicks: SlidingTimestamps = field(default_factory=SlidingTimestamps)
+    sessions: dict[SessionUrlKey, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def initialize(cls) -> DeviceWindows:
+        return cls()
+
+    def aggregate(self, ts: float, window: float, lateness: float) -> int:
+        """click_spam: the device's earlier clicks in [ts - window, ts]; then adds this one."""
+        return self.clicks.aggregate(ts, window, lateness)
+
+    def aggregate_session(self, session: str, url: str, ts: float, window: float, lateness: float) -> int:
+        """The device's earlier clicks on `url` in `session` within [ts - window, ts]; then
+        adds this one. Call after `aggregate` of the same click (it moves the newest time)."""
+        key = (session, url)
+        times = self.sessions.get(key)
+        prior = _count_between(times, ts - window, ts) if times else 0
+        newest = max(ts, self.clicks.max_ts or ts)
+        cutoff = newest - window - lateness
+        if ts >= cutoff:
+            insort(self.sessions.setdefault(key, []), ts)
+        stale = []
+        for k, held in self.sessions.items():
+            _prune(held, cutoff)
+            if not held:
+                stale.append(k)
+        for k in stale:
+            del self.sessions[k]
+        return prior
+
+    @property
+    def max_ts(self) -> float | None:
+        return self.clicks.max_ts
+
+    def expires_at(self, window: float, lateness: float) -> float:
+        """`window`: the longest window the value serves (click_spam's or session's)."""
+        return self.clicks.expires_at(window, lateness)
+
+    @staticmethod
+    def json_expires_at(data: list[float] | dict[str, Any] | None, window: float, lateness: float) -> float:
+        if isinstance(data, dict):
+            data = data.get("t")
+        return SlidingTimestamps.json_expires_at(data, window, lateness)
+
+    def to_json(self) -> list[float] | dict[str, Any]:
+        if not self.sessions:
+            return self.clicks.to_json()
+        return {"t": self.clicks.to_json(), "s": [[s, u, list(t)] for (s, u), t in self.sessions.items()]}
+
+    @classmethod
+    def from_json(cls, data: list[float] | dict[str, Any] | None) -> DeviceWindows:
+        if not isinstance(data, dict):
+            return cls(SlidingTimestamps.from_json(data))
+        sessions = {(s, u): sorted(float(x) for x in t) for s, u, t in data.get("s") or () if t}
+        return cls(SlidingTimestamps.from_json(data.get("t")), sessions)
+
+
+@dataclass(slots=True)
+class SessionUrlWindows:
+    """One session's recent clicks per url, each with its device.
+
+    `count_prior(..., exclude_device=d)` counts the clicks of the session's other devices
+    only: the device stage counts d's own (`DeviceWindows.aggregate_session`). Pruning
+    uses the session's newest event time (over all its urls), so the count is exact for
+    clicks at most `lateness` behind the session's newest click. Every add prunes all the
+    session's urls and drops those left empty, so a session holds only its clicks of the
+    last window + lateness seconds. JSON form:
+    `{"max": max_ts | null, "urls": {url: [[ts, device_id], ...] sorted by ts}}`
+    (a url's plain list of times, the form before devices were kept, reads as device "").
+    """
+
+    urls: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
     max_ts: float | None = None
 
     @classmethod
     def initialize(cls) -> SessionUrlWindows:
         return cls()
 
-    def aggregate(self, url: str, ts: float, window: float, lateness: float) -> int:
-        """Count earlier clicks on `url` in [ts - window, ts], then add this one."""
-        prior = self.count_prior(url, ts, window)
-        self.add(url, ts, window, lateness)
+    def aggregate(self, url: str, ts: float, window: float, lateness: float, device: str | None = None) -> int:
+        """Count earlier clicks on `url` in [ts - window, ts] (other devices' only when
+        `device` is given), then add this one."""
+        prior = self.count_prior(url, ts, window, exclude_device=device)
+        self.add(url, ts, window, lateness, device or "")
         return prior
 
     def result(self, url: str, ts: float, window: float) -> int:
         return self.count_prior(url, ts, window)
 
-    def count_prior(self, url: str, ts: float, window: float) -> int:
-        times = self.urls.get(url)
-        return _count_between(times, ts - window, ts) if times else 0
+    def count_prior(self, url: str, ts: float, window: float, exclude_device: str | None = None) -> int:
+        held = self.urls.get(url)
+        if not held:
+            return 0
+        low = bisect_left(held, ts - window, key=_event_time)
+        high = bisect_right(held, ts, key=_event_time)
+        if exclude_device is None:
+            return high - low
+        return sum(1 for i in range(low, high) if held[i][1] != exclude_device)
 
-    def add(self, url: str, ts: float, window: float, lateness: float) -> None:
+    def add(self, url: str, ts: float, window: float, lateness: float, device: str = "") -> None:
         newest = ts if self.max_ts is None else max(self.max_ts, ts)
         self.max_ts = newest
         cutoff = newest - window - lateness
         if ts >= cutoff:
-            insort(self.urls.setdefault(url, []), ts)
+            insort(self.urls.setdefault(url, []), (ts, device), key=_event_time)
         # The cutoff moves for every url of the session: prune them all (a bisect each)
         # and drop the urls left empty.
         stale = []
-        for u, times in self.urls.items():
-            _prune(times, cutoff)
-            if not times:
+        for u, held in self.urls.items():
+            drop = bisect_left(held, cutoff, key=_event_time)
+            if drop:
+                del held[:drop]
+            if not held:
                 stale.append(u)
         for u in stale:
             del self.urls[u]
@@ -166,15 +258,23 @@ class SessionUrlWindows:
         return sum(len(t) for t in self.urls.values())
 
     def to_json(self) -> dict[str, Any]:
-        return {"max": self.max_ts, "urls": {u: list(t) for u, t in self.urls.items()}}
+        return {"max": self.max_ts, "urls": {u: [[t, d] for t, d in held] for u, held in self.urls.items()}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> SessionUrlWindows:
         if not data:
             return cls()
-        urls = {u: sorted(float(x) for x in t) for u, t in (data.get("urls") or {}).items()}
+        urls = {
+            u: sorted(((float(x[0]), str(x[1])) if isinstance(x, list) else (float(x), "") for x in held),
+                      key=_event_time)
+            for u, held in (data.get("urls") or {}).items()
+        }
         max_ts = data.get("max")
         return cls(urls=urls, max_ts=float(max_ts) if max_ts is not None else None)
+
+
+def _event_time(click: tuple[float, str]) -> float:
+    return click[0]
 
 
 def is_duplicate(prev_ts: float | None, ts: float, horizon: float) -> bool:

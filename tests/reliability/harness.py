@@ -354,9 +354,9 @@ def check_state(cluster: Cluster, traffic: Traffic, lateness: float) -> list[Sta
     every valid click counted once in its device's window (pruned as the app prunes) and
     its click id's first acceptance. A key may be missing only if it had expired (event
     time of the newest click beyond its expiry), since the sweeper may have deleted it."""
-    from fraudapp.state.sliding import DedupEntry, SlidingTimestamps
+    from fraudapp.state.sliding import DedupEntry, DeviceWindows
 
-    windows: dict[str, SlidingTimestamps] = {}
+    windows: dict[str, DeviceWindows] = {}
     click_ids: dict[str, float] = {}
     newest = 0.0
     for _key, value in traffic.records:
@@ -364,14 +364,14 @@ def check_state(cluster: Cluster, traffic: Traffic, lateness: float) -> list[Sta
             click = orjson.loads(value)
         except orjson.JSONDecodeError:
             continue  # malformed: dead-lettered, no state
-        windows.setdefault(click["device_id"], SlidingTimestamps()).add(click["ts"], SPAM_WINDOW, lateness)
+        windows.setdefault(click["device_id"], DeviceWindows()).aggregate(click["ts"], SPAM_WINDOW, lateness)
         click_ids.setdefault(click["click_id"], click["ts"])
         newest = max(newest, click["ts"])
     devices = compare_state(
         "device-clicks",
         read_table(cluster, "device-clicks"),
         {k: w.to_json() for k, w in windows.items()},
-        lambda v: SlidingTimestamps.json_expires_at(v, SPAM_WINDOW, lateness),
+        lambda v: DeviceWindows.json_expires_at(v, SPAM_WINDOW, lateness),
         newest,
     )
     ids = compare_state(

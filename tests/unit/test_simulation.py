@@ -8,12 +8,14 @@ from collections import Counter
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraudapp.models import HARD_FRAUD_TYPES
 from fraudapp.simulation import catalog
 from fraudapp.simulation.generator import DEFAULT_MIX, MixError, SimConfig, allocate, generate, parse_mix
 from fraudapp.simulation.populations import MALFORMED_KINDS, POPULATIONS
-from fraudapp.simulation.truth import Rules, dependencies, is_crawler, reference_labels
+from fraudapp.simulation.truth import Expected, Rules, is_crawler, reference_labels
 from fraudapp.validate import Rejection, parse_click
 
 pytestmark = pytest.mark.unit
@@ -123,8 +125,13 @@ def test_out_of_order_and_replays_are_present(traffic) -> None:
     assert any(n > 1 for n in ids.values())
 
 
-def _brute_force(clicks, entries, rules: Rules):
-    """A second, independent formulation: for input k, look at all inputs before it."""
+def _brute_force(clicks, entries, rules: Rules, stage_order=None):
+    """A second, independent formulation: for input k, look at all inputs before it.
+
+    `stage_order` (default: production order) is the order in which the stages keyed by
+    session and by click_id see the inputs; a device's own clicks always count in
+    production order (its partition's Kafka order, CONTRACT §4)."""
+    rank = {k: r for r, k in enumerate(stage_order if stage_order is not None else range(len(clicks)))}
     import ipaddress
 
     def blacklisted_ip(ip):
@@ -142,6 +149,10 @@ def _brute_force(clicks, entries, rules: Rules):
             out.append([])
             continue
         before = [p for p in clicks[:k] if p is not None]
+        # what the session and click_id stages saw before k: the device's own earlier
+        # clicks, and the other devices' clicks that came first in `stage_order`
+        staged_before = [j for j, p in enumerate(clicks) if p is not None and j != k and (
+            j < k if p["device_id"] == c["device_id"] else rank[j] < rank[k])]
         hits = set()
         if blacklisted_ip(c["ip"]):
             hits.add("ip_blacklist")
@@ -151,11 +162,13 @@ def _brute_force(clicks, entries, rules: Rules):
         if len([p for p in same_device if c["ts"] - rules.click_spam_window <= p["ts"] <= c["ts"]]) >= rules.click_spam_threshold:
             hits.add("click_spam")
         if c.get("session_id") and c.get("url"):
-            same = [p for p in before if p.get("session_id") == c["session_id"] and p.get("url") == c["url"]]
+            same = [clicks[j] for j in staged_before
+                    if clicks[j].get("session_id") == c["session_id"] and clicks[j].get("url") == c["url"]]
             if 1 + len([p for p in same if c["ts"] - rules.session_url_window <= p["ts"] <= c["ts"]]) >= rules.session_url_threshold:
                 hits.add("session_url_repeat")
         # the first click with an id is the original; every later one within the horizon repeats it
-        first = next((p for p in before if p["click_id"] == c["click_id"]), None)
+        first_j = min((j for j in staged_before if clicks[j]["click_id"] == c["click_id"]), key=rank.get, default=None)
+        first = None if first_j is None else clicks[first_j]
         if first is not None and abs(first["ts"] - c["ts"]) <= rules.dedup_seconds:
             hits.add("duplicate_click")
         if c.get("user_agent") and is_crawler(c["user_agent"]):
@@ -168,24 +181,76 @@ def test_truth_matches_independent_brute_force() -> None:
     t = generate(SimConfig(count=1500, seed=11))
     clicks = [orjson.loads(i.value) if r["expected"] != "rejected" else None
               for i, r in zip(t.inputs, t.truth, strict=True)]
-    expected = _brute_force(clicks, t.entries, Rules())
-    assert [sorted(r["hard"]) for r in t.truth] == expected
+    in_production_order = _brute_force(clicks, t.entries, Rules())
+    for r, got in zip(t.truth, in_production_order, strict=True):
+        assert set(r["hard"]) <= set(got) <= set(r["hard"]) | set(r["either"]), r
+
+
+def _one_hop(clicks, order):
+    """The click_id stage is one hop from the device stage: a device's clicks keep their order."""
+    seen: dict[str, int] = {}
+    for k in order:
+        if clicks[k] is not None:
+            dev = clicks[k]["device_id"]
+            if seen.get(dev, -1) > k:
+                return False
+            seen[dev] = k
+    return True
+
+
+small_clicks = st.lists(
+    st.builds(
+        lambda dev, ts, cid, url: {"click_id": cid, "ts": 1e9 + ts, "device_id": dev, "ip": "24.30.1.1",
+                                   "session_id": "s", "url": url},
+        st.sampled_from(["a", "b", "c"]), st.sampled_from([0.0, 1.0, 5.0, 10.0, 12.0]),
+        st.sampled_from(["x", "y", "z"]), st.sampled_from(["u", "v"]),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_clicks)
+def test_either_order_labels_are_what_some_order_gives(clicks) -> None:
+    """`hard`: fires in every order the stages may see the clicks in; `either`: in some
+    only. The session stage may see other devices' clicks in any order; the click_id
+    stage, one hop from the device stage, sees each device's clicks in their order."""
+    orders = list(itertools.permutations(range(len(clicks))))
+    session = [_brute_force(clicks, [], Rules(), o) for o in orders]
+    dedup = [labels for labels, o in zip(session, orders, strict=True) if _one_hop(clicks, o)]
+    for k, want in enumerate(reference_labels(clicks, [], Rules())):
+        always, ever = set(), set()
+        for rule, seen in (("session_url_repeat", session), ("duplicate_click", dedup), ("click_spam", session)):
+            fired = [rule in labels[k] for labels in seen]
+            always |= {rule} if all(fired) else set()
+            ever |= {rule} if any(fired) else set()
+        assert set(want.hard) == always
+        assert set(want.either) == ever - always
 
 
 @pytest.mark.parametrize(
-    ("times", "labels"),
+    ("clicks", "hard", "either"),
     [
-        ([0.0, 1.0, 2.0], [[], [], ["session_url_repeat"]]),
-        ([0.0, 1.0, 10.0], [[], [], ["session_url_repeat"]]),  # exactly W earlier still counts
-        ([0.0, 1.0, 10.001], [[], [], []]),
-        ([2.0, 1.0, 0.0], [[], [], []]),  # earlier-processed but later-stamped: not counted
-        ([0.0, 0.0, 0.0, 0.0], [[], [], ["session_url_repeat"], ["session_url_repeat"]]),
+        # one device: its partition's order decides, exactly
+        ([(0.0, "a"), (1.0, "a"), (2.0, "a")], [[], [], ["session_url_repeat"]], [[], [], []]),
+        ([(0.0, "a"), (1.0, "a"), (10.0, "a")], [[], [], ["session_url_repeat"]], [[], [], []]),  # W earlier counts
+        ([(0.0, "a"), (1.0, "a"), (10.001, "a")], [[], [], []], [[], [], []]),
+        ([(2.0, "a"), (1.0, "a"), (0.0, "a")], [[], [], []], [[], [], []]),  # earlier-processed, later-stamped
+        ([(0.0, "a")] * 4, [[], [], ["session_url_repeat"], ["session_url_repeat"]], [[]] * 4),
+        # other devices' clicks count in either order, produced before or after
+        ([(0.0, "a"), (1.0, "b"), (2.0, "c")], [[]] * 3, [[], [], ["session_url_repeat"]]),
+        ([(2.0, "a"), (1.0, "b"), (0.5, "c")], [[]] * 3, [["session_url_repeat"], [], []]),  # produced later
+        ([(0.0, "a"), (1.0, "a"), (2.0, "b")], [[]] * 3, [[], [], ["session_url_repeat"]]),
+        ([(0.0, "a"), (1.0, "b"), (2.0, "a"), (3.0, "a")], [[], [], [], ["session_url_repeat"]],
+         [[], [], ["session_url_repeat"], []]),
+        ([(0.0, "a"), (30.0, "b"), (31.0, "c")], [[]] * 3, [[]] * 3),  # never N in one window
     ],
 )
-def test_session_rule_table(times: list[float], labels: list[list[str]]) -> None:
-    clicks = [{"click_id": f"c{k}", "ts": 1e9 + t, "device_id": f"d{k}", "ip": "24.30.1.1", "session_id": "s",
-               "url": "u"} for k, t in enumerate(times)]
-    assert reference_labels(clicks, [], Rules()) == labels
+def test_session_rule_table(clicks: list[tuple[float, str]], hard: list[list[str]], either: list[list[str]]) -> None:
+    inputs = [{"click_id": f"c{k}", "ts": 1e9 + t, "device_id": dev, "ip": "24.30.1.1", "session_id": "s",
+               "url": "u"} for k, (t, dev) in enumerate(clicks)]
+    rules = Rules(click_spam_threshold=100)  # this table is about sessions only
+    assert reference_labels(inputs, [], rules) == [Expected(h, e) for h, e in zip(hard, either, strict=True)]
 
 
 def test_click_spam_counts_duplicates_and_by_event_time() -> None:
@@ -196,14 +261,14 @@ def test_click_spam_counts_duplicates_and_by_event_time() -> None:
         {**base, "click_id": "b", "ts": 95.0},  # late: sees nothing stamped after it
         {**base, "click_id": "c", "ts": 105.0},
     ]
-    assert reference_labels(clicks, [], Rules()) == [[], ["duplicate_click"], [], ["click_spam"]]
+    assert [e.hard for e in reference_labels(clicks, [], Rules())] == [[], ["duplicate_click"], [], ["click_spam"]]
 
 
-def test_dependencies_hold_back_order_sensitive_groups_only() -> None:
-    def c(i, ts, dev, session="s", url="u"):
-        return {"click_id": f"c{i}", "ts": ts, "device_id": dev, "ip": "24.30.1.1", "session_id": session, "url": url}
+def test_resend_from_another_device_is_a_duplicate_in_either_order() -> None:
+    def c(cid, ts, dev):
+        return {"click_id": cid, "ts": ts, "device_id": dev, "ip": "24.30.1.1"}
 
-    clicks = [c(0, 0.0, "a"), c(1, 1.0, "b"), c(2, 2.0, "a"),  # 3 in 10 s: chained
-              c(3, 0.0, "a", "t"), c(4, 30.0, "a", "t"), c(5, 60.0, "b", "t"),  # never 3 in a window: free
-              {**c(6, 3.0, "z", "other"), "click_id": "c3"}]  # resend of c3 from another device
-    assert dependencies(clicks, Rules()) == [(), (0,), (1,), (), (), (), (3,)]
+    clicks = [c("x", 0.0, "a"), c("x", 1.0, "b"), c("x", 2.0, "a"), c("y", 3.0, "a"), c("y", 3.0, "a")]
+    got = reference_labels(clicks, [], Rules(click_spam_threshold=100))
+    assert [e.hard for e in got] == [[], [], ["duplicate_click"], [], ["duplicate_click"]]
+    assert [e.either for e in got] == [["duplicate_click"], ["duplicate_click"], [], [], []]

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudapp.state.sliding import SessionUrlWindows, SlidingTimestamps
+from fraudapp.state.sliding import DeviceWindows, SessionUrlWindows, SlidingTimestamps
 
 FAST = settings(max_examples=200, deadline=None)
 
@@ -186,8 +186,9 @@ def test_session_state_is_bounded(data: st.DataObject, times: list[float], windo
         state.aggregate(data.draw(urls), ts, window, lateness)
         assert state.max_ts == max(times[: i + 1])
         for held in state.urls.values():
-            assert held and held == sorted(held)
-            assert all(t >= state.max_ts - window - lateness for t in held)
+            held_times = [t for t, _device in held]
+            assert held_times and held_times == sorted(held_times)
+            assert all(t >= state.max_ts - window - lateness for t in held_times)
     if times:
         assert state.max_ts == max(times)
         assert state.expires_at(window, lateness) == max(times) + window + lateness
@@ -201,3 +202,72 @@ def test_session_examples() -> None:
     assert state.result("u", 10.5, 10) == 3
     assert SessionUrlWindows.from_json(None).to_json() == {"max": None, "urls": {}}
     assert SessionUrlWindows.json_expires_at(None, 10, 60) == float("-inf")
+
+
+# -- a session counted in two places: own device in Kafka order, other devices in any ------
+
+session_clicks = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["s1", "s2"]), urls,
+              st.integers(0, 120).map(lambda q: 1_700_000_000.0 + q / 4)),
+    max_size=30,
+)
+
+
+@FAST
+@given(session_clicks, st.randoms(use_true_random=False), st.sampled_from([2, 3, 4]))
+def test_session_count_split_between_device_and_session_state(clicks, rnd, threshold: int) -> None:
+    """The device stage sees each device's clicks in production order; the session stage
+    sees them in any order (here: a random one, persisted at random points). Their sum is
+    a label the contract allows: every `hard` one, nothing outside `hard` + `either`."""
+    from fraudapp.simulation.truth import Rules, reference_labels
+
+    window, lateness = 10.0, 60.0
+    devices: dict[str, DeviceWindows] = {}
+    own = []
+    for device, session, url, ts in clicks:
+        state = devices.setdefault(device, DeviceWindows())
+        state.aggregate(ts, 10.0, lateness)
+        own.append(state.aggregate_session(session, url, ts, window, lateness))
+        if rnd.random() < 0.3:
+            devices[device] = DeviceWindows.from_json(orjson.loads(orjson.dumps(state.to_json())))
+    arrival = list(range(len(clicks)))
+    rnd.shuffle(arrival)
+    sessions: dict[str, SessionUrlWindows] = {}
+    others = [0] * len(clicks)
+    for k in arrival:
+        device, session, url, ts = clicks[k]
+        state = sessions.setdefault(session, SessionUrlWindows())
+        others[k] = state.aggregate(url, ts, window, lateness, device)
+        if rnd.random() < 0.3:
+            sessions[session] = SessionUrlWindows.from_json(orjson.loads(orjson.dumps(state.to_json())))
+    inputs = [{"click_id": f"c{k}", "ts": ts, "device_id": d, "ip": "24.30.1.1", "session_id": s, "url": u}
+              for k, (d, s, u, ts) in enumerate(clicks)]
+    rules = Rules(click_spam_threshold=1000, session_url_threshold=threshold, session_url_window=window,
+                  lateness=lateness)
+    for k, want in enumerate(reference_labels(inputs, [], rules)):
+        fired = own[k] + others[k] + 1 >= threshold
+        assert ("session_url_repeat" in want.hard) <= fired <= ("session_url_repeat" in want.hard + want.either)
+
+
+def test_device_windows_json_forms() -> None:
+    state = DeviceWindows()
+    assert state.to_json() == []
+    state.aggregate(5.0, 10, 60)
+    assert state.to_json() == [5.0]  # no session clicks: the compact form
+    assert DeviceWindows.from_json([5.0]).clicks.times == [5.0]
+    state.aggregate(6.0, 10, 60)
+    assert state.aggregate_session("s", "u", 6.0, 10, 60) == 0
+    assert state.to_json() == {"t": [5.0, 6.0], "s": [["s", "u", [6.0]]]}
+    again = DeviceWindows.from_json(orjson.loads(orjson.dumps(state.to_json())))
+    assert again.aggregate_session("s", "u", 7.0, 10, 60) == 1
+    assert DeviceWindows.json_expires_at(state.to_json(), 10, 60) == 76.0
+    assert DeviceWindows.json_expires_at([5.0], 10, 60) == 75.0
+    assert DeviceWindows.json_expires_at(None, 10, 60) == float("-inf")
+
+
+def test_session_windows_count_other_devices_and_read_the_old_form() -> None:
+    state = SessionUrlWindows()
+    assert [state.aggregate("u", t, 10, 60, d) for t, d in ((0.0, "a"), (1.0, "b"), (2.0, "a"))] == [0, 1, 1]
+    assert state.result("u", 2.0, 10) == 3
+    old = SessionUrlWindows.from_json({"max": 2.0, "urls": {"u": [1.0, 2.0]}})
+    assert old.count_prior("u", 2.0, 10, exclude_device="a") == 2
