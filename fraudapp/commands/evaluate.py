@@ -31,6 +31,23 @@ def load_outputs(truth: list[dict[str, Any]], kafka: KafkaTarget, topics: SimTop
     return asyncio.run(run())
 
 
+def dump_verdicts(path: str, truth: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> None:
+    """The verdicts as JSON lines, each with `line`: the truth's `i` of the input it
+    answers, i.e. its 0-based line in `simulate --out` (what `replay --compare` pairs on),
+    and `either` where the truth has order-dependent fraud types for it."""
+    from fraudapp.evaluation import position
+
+    by_position = {p: t for t in truth if (p := position(t)) is not None and isinstance(t.get("i"), int)}
+    with open(path, "wb") as fh:
+        for v in verdicts:
+            src = v.get("source")
+            t = by_position.get((src[0], int(src[1]), int(src[2]))) if isinstance(src, list) and len(src) == 3 else None
+            if t is not None:
+                # `either`: the fraud types this input may or may not get (CONTRACT §4 order)
+                v = {**v, "line": t["i"], **({"either": t["either"]} if t.get("either") else {})}
+            fh.write(orjson.dumps(v) + b"\n")
+
+
 def print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
 
@@ -51,7 +68,8 @@ def print_report(report: dict[str, Any]) -> None:
 @click.option("--plots", "plots_dir", default=None, type=click.Path(file_okay=False),
               help="Draw PNG charts there (needs the `plots` extra: matplotlib).")
 @click.option("--dump-verdicts", "dump_path", default=None, type=click.Path(dir_okay=False),
-              help="Write the run's verdicts as JSON lines (input for `fraudapp replay --compare`).")
+              help="Write the run's verdicts as JSON lines, each with `line`: its input's 0-based line in "
+              "`simulate --out` (input for `fraudapp replay --compare`).")
 @click.option("--strict", is_flag=True, help="Exit 1 unless hard rules are exact and every input is accounted for.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(truth_path: str, broker: str | None, timeout: float, json_path: str | None, plots_dir: str | None,
@@ -78,8 +96,7 @@ def command(truth_path: str, broker: str | None, timeout: float, json_path: str 
         with open(json_path, "wb") as fh:
             fh.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     if dump_path:
-        with open(dump_path, "wb") as fh:
-            fh.writelines(orjson.dumps(v) + b"\n" for v in verdicts)
+        dump_verdicts(dump_path, truth, verdicts)
     if plots_dir:
         from fraudapp.simulation.plots import draw
 

@@ -76,7 +76,7 @@ async def send(traffic: Traffic, kafka: KafkaTarget, topics: SimTopics, settings
 @click.option("--run", "run_tag", default=None, help="Tag in every id (default: from seed and start).")
 @click.option("--dry-run", is_flag=True, help="Only write --truth/--out; send nothing.")
 @click.option("--wait-timeout", type=float, default=120.0, show_default=True,
-              help="Longest wait for the detector (blacklist probe, ordering barriers).")
+              help="Longest wait for the detector (blacklist probe).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(count: int | None, duration: float | None, rate: float, seed: int, mix: str | None, truth_path: str,
             out_path: str | None, broker: str | None, start_ts: float | None, run_tag: str | None, dry_run: bool,

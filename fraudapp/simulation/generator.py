@@ -90,7 +90,6 @@ class Input:
     key: bytes | None
     value: bytes
     emit: float  # seconds after the start at which it is sent
-    after: tuple[int, ...]  # inputs whose verdicts must be out first (see truth.py)
 
 
 @dataclass
@@ -164,7 +163,7 @@ def generate(cfg: SimConfig) -> Traffic:
 
     inputs, truth = [], []
     for i, (p, click, value, key) in enumerate(zip(ordered, clicks, values, keys)):
-        inputs.append(Input(i, key, value, round(p.at + p.delay, 3), ()))
+        inputs.append(Input(i, key, value, round(p.at + p.delay, 3)))
         bot = p.population not in HUMAN_POPULATIONS and p.population != "malformed"
         if click is None:
             expected = "rejected"

@@ -1,9 +1,10 @@
 """Kafka side of simulate / evaluate / replay / demo (aiokafka).
 
-* `VerdictWatcher` follows the verdicts topic live (read_committed) so that the simulator
-  can hold a click back until the verdicts it depends on are out (see truth.py).
-* `produce_inputs` sends inputs in order, paced, keyed, honouring those dependencies, and
-  returns where each landed (topic, partition, offset) and when it was sent.
+* `VerdictWatcher` follows the verdicts topic live (read_committed): the blacklist probe
+  waits on it, the live display counts from it.
+* `produce_inputs` sends inputs in order, paced, keyed, never waiting for a verdict (as
+  real producers do), and returns where each landed (topic, partition, offset) and when
+  it was sent.
 * `collect_outputs` reads verdicts and dead letters for a set of input positions.
 """
 
@@ -176,17 +177,15 @@ ProgressFn = Callable[[int, int], None]
 async def produce_inputs(
     producer: AIOKafkaProducer,
     topic: str,
-    items: Sequence[tuple[bytes | None, bytes, float, tuple[int, ...]]],
+    items: Sequence[tuple[bytes | None, bytes, float]],
     *,
     speed: float,
-    watcher: VerdictWatcher | None = None,
-    wait_timeout: float = 120.0,
     progress: ProgressFn | None = None,
 ) -> list[Sent]:
-    """Send (key, value, emit_offset_seconds, after) items in order.
+    """Send (key, value, emit_offset_seconds) items in order.
 
     `speed` > 0 sends item i at `start + emit / speed` wall time; 0 sends as fast as the
-    producer (and the dependencies) allow. Returns what was sent, even when interrupted
+    producer allows. Returns what was sent, even when interrupted
     (the caller writes the truth of what went out).
     """
     futures: list[asyncio.Future[Any]] = []
@@ -195,16 +194,11 @@ async def produce_inputs(
     last_report = 0.0
     sent: list[Sent] = []
     try:
-        for i, (key, value, emit, after) in enumerate(items):
+        for i, (key, value, emit) in enumerate(items):
             if speed > 0:
                 ahead = t0 + emit / speed - time.monotonic()
                 if ahead > 0.002:
                     await asyncio.sleep(ahead)
-            for j in after:
-                meta = await futures[j]
-                if watcher is None:
-                    raise SimulationError("ordering dependencies need a verdict watcher")
-                await watcher.wait((meta.topic, meta.partition, meta.offset), wait_timeout)
             futures.append(await producer.send(topic, value=value, key=key))
             produced_at.append(time.time())
             now = time.monotonic()

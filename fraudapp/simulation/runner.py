@@ -4,8 +4,8 @@
 2. Send probe clicks from the probe address until one is judged `ip_blacklist`: the worker
    that judged it has applied every entry (one partition, applied in order). Then wait the
    contract's 1 s for other workers. Probes are not part of the evaluated traffic.
-3. Send the inputs in order, paced, holding back the order-sensitive ones until the verdicts
-   they depend on are out (truth.py explains which and why).
+3. Send the inputs in order, paced (or at full speed), never waiting for a verdict: real
+   producers do not (truth.py says which labels other devices' order may change).
 4. Return the truth records of what was sent, each with its topic, partition, offset and
    produced_at (wall time of the send): `evaluate` joins on the position.
 """
@@ -84,11 +84,11 @@ async def run_traffic(
         await apply_blacklist(traffic, producer, watcher, topics, wait_timeout, status)
         if status:
             status(f"sending {len(traffic.inputs)} inputs to {topics.clicks!r}")
-        items = [(i.key, i.value, i.emit, i.after) for i in traffic.inputs]
+        items = [(i.key, i.value, i.emit) for i in traffic.inputs]
         # Emit offsets are event-time seconds at the configured rate: speed 1 replays that
         # schedule on the wall clock; rate 0 sends as fast as possible.
         sent = await produce_inputs(producer, topics.clicks, items, speed=1.0 if rate > 0 else 0.0,
-                                    watcher=watcher, wait_timeout=wait_timeout, progress=progress)
+                                    progress=progress)
     finally:
         await producer.stop()
         if own_watcher:
