@@ -125,7 +125,9 @@ async def check_devices(stream: faust.StreamT[bytes]) -> None:
     async for batch in batches(stream, BATCH_LINGER):
         for partition, group in by_partition(batch).items():
             with in_partition_of(group[-1]):
-                windows: TableCache[str, DeviceWindows] = TableCache(tables.device_clicks, DeviceWindows.from_json, _dump)
+                windows: TableCache[str, DeviceWindows] = TableCache(
+                    tables.device_clicks, DeviceWindows.from_json, _dump, partition, outbox
+                )
                 newest = 0.0
                 newest_by_topic: dict[str, float] = {}
                 for event in group:
@@ -176,7 +178,7 @@ async def check_duplicates(stream: faust.StreamT[bytes]) -> None:
     async for batch in batches(stream, BATCH_LINGER):
         for partition, group in by_partition(batch).items():
             with in_partition_of(group[-1]):
-                entries: TableCache[str, DedupEntry | None] = TableCache(tables.click_ids, _dedup, _dump)
+                entries: TableCache[str, DedupEntry | None] = TableCache(tables.click_ids, _dedup, _dump, partition, outbox)
                 newest = 0.0
                 for inflight in _unpacked(group):
                     click = inflight.click
@@ -204,7 +206,9 @@ async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
         partials: dict[tuple[str, float], alert_rule.Partial] = {}
         for partition, group in by_partition(batch).items():
             with in_partition_of(group[-1]):
-                sessions: TableCache[str, SessionUrlWindows] = TableCache(tables.session_url_clicks, _sessions, _dump)
+                sessions: TableCache[str, SessionUrlWindows] = TableCache(
+                    tables.session_url_clicks, _sessions, _dump, partition, outbox
+                )
                 newest = 0.0
                 for inflight in _unpacked(group):
                     click = inflight.click

@@ -44,7 +44,10 @@ class Settings:
     rocksdb_block_cache_mb: float = _doc(
         "RocksDB block cache per table partition, MiB (Faust's default: 2 GiB each)", default=8.0
     )
-    commit_interval: float = _doc("seconds between offset commits / transactions", default=0.5)
+    commit_interval: float = _doc(
+        "seconds between offset commits / transactions (under exactly_once each hop between stages waits for one: Kafka Streams' exactly-once default)",
+        default=0.1,
+    )
     commit_stall_seconds: float = _doc(
         "a partition with input waiting that has not committed for this long is logged as an ERROR (Faust's commit livelock check)",
         default=300.0,

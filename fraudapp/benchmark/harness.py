@@ -13,6 +13,7 @@ is send -> the verdict seen by a plain consumer (or the HTTP answer, for redis).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -54,6 +55,12 @@ class Config:
     rate_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
     rates: tuple[float, ...] = ()  # explicit clicks/s; otherwise fractions of fraudapp's max
     latency_seconds: float = 20.0
+    # live capacity: the highest open-loop rate whose p99 stays under `live_p99_s` for
+    # `live_seconds`, searched between 0 and `live_max_fraction` x the backlog throughput
+    live_seconds: float = 30.0
+    live_p99_s: float = 1.0
+    live_steps: int = 5
+    live_max_fraction: float = 1.5
     redis_concurrency: int = 64
     timeout: float = 600.0
     quick: bool = False
@@ -68,6 +75,7 @@ class Result:
     latency: dict[str, dict[str, float]] = field(default_factory=dict)
     clock: str = ""  # what the throughput span runs from and to
     settle_s: float | None = None  # after the backlog, until single clicks are answered at once
+    live_capacity: dict[str, Any] | None = None  # fraudapp: see Config.live_seconds
     skipped: str | None = None
     error: str | None = None
 
@@ -216,6 +224,10 @@ class Run:
                     res.settle_s = await self._settle_live(system, watcher, send_one, fast=self._answered_at_once(system))
                     for rate in self.rates:
                         res.latency[str(int(rate))] = await self._latency_kafka(system, rate, watcher, send_one, procs)
+                    if system == "fraudapp" and cfg.live_steps > 0:
+                        res.live_capacity = await self._live_capacity(
+                            system, res.throughput, watcher, send_one, procs, sampler
+                        )
                 finally:
                     await producer.stop()
         except Exception as exc:  # noqa: BLE001 - one system failing must not lose the others
@@ -323,6 +335,30 @@ class Run:
             self.p.line(f"{system}: warm-up at {rate:,.0f} clicks/s done")
             return {}
         return self._summarize(system, rate, kafkaio.latencies(sent, watcher.arrivals), len(clicks))
+
+    async def _live_capacity(self, system: str, backlog_rate: float, watcher: kafkaio.Watcher, send_one,
+                             procs: list[Proc], sampler: Sampler) -> dict[str, Any]:  # fmt: skip
+        """The highest open-loop rate whose p99 stays under `live_p99_s` for `live_seconds`:
+        a bisection between 0 and `live_max_fraction` x the backlog throughput, `live_steps`
+        runs, each started with the system idle (an overloaded step leaves a backlog)."""
+        cfg = self.cfg
+        low, high = 0.0, backlog_rate * cfg.live_max_fraction
+        steps = []
+        saved, self.cfg = self.cfg, dataclasses.replace(cfg, latency_seconds=cfg.live_seconds)
+        try:
+            for step in range(cfg.live_steps):
+                rate = round(backlog_rate / 2 if step == 0 else (low + high) / 2)
+                await self._settle(system, sampler)
+                got = await self._latency_kafka(system, rate, watcher, send_one, procs)
+                ok = got["lost"] == 0 and got["p99"] < cfg.live_p99_s * 1000
+                steps.append({"rate": rate, "p99_ms": got["p99"], "lost": got["lost"], "ok": ok})
+                low, high = (rate, high) if ok else (low, rate)
+        finally:
+            self.cfg = saved
+        self.p.line(f"{system}: live capacity {low:,.0f} clicks/s ({low / backlog_rate:.2f} x backlog throughput; "
+                    f"p99 < {cfg.live_p99_s:g} s for {cfg.live_seconds:g} s)")
+        return {"rate": low, "vs_backlog": round(low / backlog_rate, 3), "seconds": cfg.live_seconds,
+                "p99_limit_s": cfg.live_p99_s, "steps": steps}
 
     def _summarize(self, system: str, rate: float, lat: list[float], sent: int) -> dict[str, float]:
         lat.sort()
@@ -495,6 +531,7 @@ def report(cfg: Config, results: dict[str, Result], rates: list[float], meta: di
         "latency_ms": {k: {q: v[q] for q in ("p50", "p99", "p999")} for k, v in fraud_lat.items()},
         "latency_ms_by_system": {s: r.latency for s, r in results.items() if r.latency},
         "settle_s": {s: r.settle_s for s, r in results.items() if r.settle_s is not None},
+        "live_capacity": results["fraudapp"].live_capacity if "fraudapp" in results else None,
         "cpu_s_per_1k": {
             s: (round(r.cpu_s_per_1k, 3) if r.cpu_s_per_1k is not None else None) for s, r in results.items()
         },
@@ -556,6 +593,13 @@ def markdown(doc: dict[str, Any]) -> str:
         if doc.get("settle_s"):
             settled = ", ".join(f"{s} {v:.1f} s" for s, v in doc["settle_s"].items())
             lines += ["", f"Measured once single clicks were answered at once after the backlog ({settled})."]
+    live = doc.get("live_capacity")
+    if live:
+        tried = ", ".join(f"{st['rate']:,}/s p99 {st['p99_ms']:.0f} ms{'' if st['ok'] else ' ✗'}" for st in live["steps"])
+        summary = (f"fraudapp live capacity: **{live['rate']:,.0f} clicks/s = {live['vs_backlog']:.2f} × its backlog "
+                   f"throughput** (highest open-loop rate with p99 < {live['p99_limit_s']:g} s over "
+                   f"{live['seconds']:g} s; tried {tried}).")
+        lines += ["", summary]
     lines.append("")
     return "\n".join(lines)
 

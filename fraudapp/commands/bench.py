@@ -39,6 +39,10 @@ def _systems(text: str) -> tuple[str, ...]:
     "--latency-systems", default=None, help="systems measured at fixed rates (default: all; --quick: fraudapp,ceiling)"
 )
 @click.option("--latency-seconds", type=float, default=None, help="seconds per fixed rate (default 20; --quick 6)")
+@click.option("--live-seconds", type=float, default=None,
+              help="live capacity: seconds per open-loop rate (default 30; --quick 10)")
+@click.option("--live-steps", type=int, default=None,
+              help="live capacity: bisection steps, 0 to skip (default 5; --quick 3)")
 @click.option("--rates", default=None, help="explicit rates in clicks/s (default: 25/50/75%% of fraudapp's max)")
 @click.option("--partitions", type=int, default=4, show_default=True)
 @click.option("--redis-concurrency", type=int, default=64, show_default=True, help="in-flight HTTP requests")
@@ -59,7 +63,7 @@ def _systems(text: str) -> tuple[str, ...]:
 @click.option("--state-keys", type=int, default=1_000_000, show_default=True, help="devices in state, with --state")
 @click.option("--state-workers", default="1,2", show_default=True, help="recovery runs (worker counts), with --state")
 def command(quick: bool, n: int | None, systems: str, latency_systems: str | None, latency_seconds: float | None,
-            rates: str | None, partitions: int, redis_concurrency: int, seed: int, broker: str | None,
+            live_seconds: float | None, live_steps: int | None, rates: str | None, partitions: int, redis_concurrency: int, seed: int, broker: str | None,
             json_path: Path | None, results_dir: Path, timeout: float, keep_workdir: bool, state: bool,
             state_keys: int, state_workers: str) -> None:  # fmt: skip
     """Throughput, latency, CPU and memory of fraudapp and its peers on the same traffic.
@@ -76,6 +80,8 @@ def command(quick: bool, n: int | None, systems: str, latency_systems: str | Non
         else (("fraudapp", "ceiling") if quick else SYSTEMS),
         rates=tuple(float(r) for r in rates.split(",")) if rates else (),
         latency_seconds=latency_seconds or (6.0 if quick else 20.0),
+        live_seconds=live_seconds or (10.0 if quick else 30.0),
+        live_steps=live_steps if live_steps is not None else (3 if quick else 5),
         redis_concurrency=redis_concurrency,
         timeout=timeout,
         quick=quick,

@@ -22,8 +22,8 @@ def test_bench_smoke(kafka_broker, tmp_path: Path) -> None:
     started = time.monotonic()
     proc = subprocess.run(
         [FRAUDAPP, "bench", "--broker", kafka_broker.bootstrap, "--systems", "ceiling,fraudapp,faust_hops",
-         "-n", "300", "--latency-seconds", "1.5", "--timeout", "45", "--json", str(out),
-         "--results-dir", str(tmp_path / "results")],
+         "-n", "300", "--latency-seconds", "1.5", "--live-steps", "1", "--live-seconds", "2", "--timeout", "45",
+         "--json", str(out), "--results-dir", str(tmp_path / "results")],
         check=False, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     elapsed = time.monotonic() - started
@@ -56,6 +56,11 @@ def test_bench_smoke(kafka_broker, tmp_path: Path) -> None:
     # each was measured only after single clicks came back at once (the post-backlog tail)
     assert set(doc["settle_s"]) == {"fraudapp", "ceiling", "faust_hops"}
     assert all(0 <= v < 180 for v in doc["settle_s"].values())
+    # live capacity: one open-loop step at half the backlog rate, judged against p99 < 1 s
+    live = doc["live_capacity"]
+    assert [step["rate"] for step in live["steps"]] == [round(doc["throughput"]["fraudapp"] / 2)]
+    assert live["rate"] == (live["steps"][0]["rate"] if live["steps"][0]["ok"] else 0)
+    assert live["steps"][0]["ok"] == (live["steps"][0]["p99_ms"] < 1000 and live["steps"][0]["lost"] == 0)
 
     tables = list((tmp_path / "results").glob("*.md"))
     assert len(tables) == 1 and "| fraudapp |" in tables[0].read_text()
