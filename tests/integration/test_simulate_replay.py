@@ -1,7 +1,11 @@
-"""Issue 16, "Replay reproduces": a recorded simulate + evaluate run, replayed into a fresh
-deployment (new app id, new topics, the same blacklist) with `replay --compare`, reports
-nothing changed and nothing missing, the duplicated click_ids of the replay population
-included (each line is paired with the answer to that line, not to its click_id)."""
+"""Simulated traffic, produced at full speed, judged exactly; and replayed, judged the same.
+
+A `simulate` + `evaluate` run through a real worker: hard rules exact (precision = recall =
+1), every input answered exactly once, every malformed input dead-lettered. Then issue 16's
+"replay reproduces": the recorded run, replayed into a fresh deployment (new app id, new
+topics, the same blacklist) with `replay --compare`, reports nothing changed and nothing
+missing, the duplicated click_ids of the replay population included (each line is paired
+with the answer to that line, not to its click_id)."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from fraudapp.models import HARD_FRAUD_TYPES
 from tests.integration.conftest import Cluster, create_topics, produce, wait_for
 
 pytestmark = pytest.mark.integration
@@ -54,7 +59,7 @@ def blacklist_total(url: str) -> int:
 
 
 @pytest.mark.timeout(600)
-def test_replay_of_a_recorded_run_reports_nothing_changed(fraud_cluster: Cluster, kafka_broker, tmp_path: Path) -> None:
+def test_simulated_run_is_exact_and_its_replay_reports_nothing_changed(fraud_cluster: Cluster, kafka_broker, tmp_path: Path) -> None:
     clicks, truth, verdicts = tmp_path / "clicks.jsonl", tmp_path / "truth.jsonl", tmp_path / "verdicts.jsonl"
     diff_path = tmp_path / "diff.json"
 
@@ -63,9 +68,20 @@ def test_replay_of_a_recorded_run_reports_nothing_changed(fraud_cluster: Cluster
     sim = run_cli(fraud_cluster, "simulate", "--count", "2000", "--seed", "16", "--rate", "0", "--truth", str(truth),
                   "--out", str(clicks), "--quiet", "--wait-timeout", "90", timeout=240)
     assert sim.returncode == 0, sim.stderr + "\n" + original.tail()
+    report_path = tmp_path / "report.json"
     ev = run_cli(fraud_cluster, "evaluate", "--truth", str(truth), "--dump-verdicts", str(verdicts), "--timeout", "90",
-                 "--quiet", timeout=150)
+                 "--json", str(report_path), "--quiet", timeout=150)
     assert ev.returncode == 0, ev.stderr
+    report = orjson.loads(report_path.read_bytes())
+    assert report["accounted_share"] == 1.0, report["verdict_confusion"]
+    for fraud_type in HARD_FRAUD_TYPES:
+        m = report["per_type"][fraud_type]
+        assert m["support"] > 0, f"no {fraud_type} in the simulated traffic"
+        assert (m["precision"], m["recall"]) == (1.0, 1.0), (fraud_type, m, report["mismatches"].get(fraud_type))
+    rejected = report["verdict_confusion"]["rejected"]
+    assert rejected["rejected"] == sum(rejected.values()) > 0, rejected  # every malformed input dead-lettered
+    assert report["dead_letter_code_mismatches"] == 0
+    assert report["latency_ms"]["p50"] is not None
     recorded = [orjson.loads(line) for line in verdicts.read_bytes().splitlines() if line.strip()]
     assert recorded and all(isinstance(v.get("line"), int) for v in recorded)
     ids = Counter(v["click_id"] for v in recorded)
