@@ -6,10 +6,11 @@ each). A stage that handles a batch of events writes each touched key once per b
 changelog grows with keys, not events: what Kafka Streams' record cache does) and hands
 its outputs straight to the producer.
 
-At-least-once holds: `take_events` acks a batch only after the agent is done with it, and
+At-least-once holds: `batches` acks a batch only after the agent is done with it, and
 Faust flushes the producer before it commits offsets. Under exactly_once a batch holds
 events of one partition and runs inside the commit gate (`fraudapp.eos.event_batches`);
-outputs go through Faust's `topic.send`, so that they join that partition's transaction.
+its outputs and changelog records go to that partition's transactional producer in one
+go (`fraudapp.eos.send_in_transaction`), so that they join that partition's transaction.
 """
 
 from __future__ import annotations
