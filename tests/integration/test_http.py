@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aiokafka.partitioner import murmur2
 
 from tests.integration.conftest import Cluster, Worker, consume_json, create_topics, wait_for
 
@@ -155,10 +156,23 @@ def test_post_clicks_rejects_invalid_ones_by_index(api: Api) -> None:
 
 
 # -- clicks -> verdicts -> stats and devices -------------------------------------------
+def two_devices_per_partition(run: str, partitions: int) -> list[str]:
+    """Device ids, two on each partition (Kafka's murmur2 of the raw id), not left to chance."""
+    by_partition: dict[int, list[str]] = {p: [] for p in range(partitions)}
+    i = 0
+    while any(len(ids) < 2 for ids in by_partition.values()):
+        device = f"dev-{run}-{i}"
+        ids = by_partition[(murmur2(device.encode()) & 0x7FFFFFFF) % partitions]
+        if len(ids) < 2:
+            ids.append(device)
+        i += 1
+    return [d for ids in by_partition.values() for d in ids]
+
+
 def test_posted_clicks_are_judged_counted_everywhere_and_device_state_is_routed(api: Api) -> None:
     run = uuid.uuid4().hex[:8]
     before = {w.port: call(w, "GET", "/stats")[1]["since_start"] for w in (api.admin, api.plain)}
-    devices = [f"dev-{run}-{i}" for i in range(8)]  # spread over all partitions, both workers
+    devices = two_devices_per_partition(run, 4)  # every partition, so both workers own some
     batch = [click(f"{d}-c{n}", d) for d in devices for n in range(3)] + [{"click_id": "bad"}]
     status, answer = call(api.admin, "POST", "/clicks", batch, token=INGEST)
     assert status == 202, answer
@@ -190,7 +204,7 @@ def test_posted_clicks_are_judged_counted_everywhere_and_device_state_is_routed(
         assert body["click_spam_window"]["clicks"] == 3
         assert body["last_minute"]["clicks"] == 3 and body["last_minute"]["exact"]
         owners.add(body["served_by"])
-    assert len(owners) == 2, "8 devices over 4 partitions and 2 workers: both own some"
+    assert len(owners) == 2, "devices on all 4 partitions and 2 workers: both own some"
     status, body = call(api.plain, "GET", "/devices/never-seen-device")
     assert status == 200 and body["recent_click_times"] == [] and body["click_spam_window"]["clicks"] == 0
 
