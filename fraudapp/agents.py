@@ -268,10 +268,13 @@ def record_verdict_metrics(verdict: dict[str, Any], received_at: float, now: flo
 @app.agent(topics.alert_scopes)
 async def raise_alerts(stream: faust.StreamT[bytes]) -> None:
     """Count judged clicks per campaign/publisher window; alert once when a window closes."""
+    outbox = Outbox(app)
     async for batch in batches(stream, BATCH_LINGER):
         for partition, group in by_partition(batch).items():
             with in_partition_of(group[-1]):
-                states: TableCache[str, dict[str, Any]] = TableCache(tables.alert_windows, _alert_state, _same)
+                states: TableCache[str, dict[str, Any]] = TableCache(
+                    tables.alert_windows, _alert_state, _same, partition, outbox
+                )
                 watermark = 0.0
                 for event in group:
                     record = orjson.loads(event.value)
@@ -285,7 +288,8 @@ async def raise_alerts(stream: faust.StreamT[bytes]) -> None:
                     states.put(scope, state)
                     watermark = max(watermark, alert_marks.advance(partition, partial.newest_ts))
                 states.flush()
-                await alert_closer.maybe_close(partition, watermark)
+                alert_closer.maybe_close(partition, watermark, states, outbox)
+        await outbox.flush()
 
 
 def _alert_state(raw: dict[str, Any] | None) -> dict[str, Any]:
@@ -297,27 +301,30 @@ def _same(value: Any) -> Any:
 
 
 class AlertCloser:
-    """Closes due alert windows of a partition, at most once per `every_seconds`."""
+    """Closes due alert windows of a partition, at most once per `every_seconds`; the alerts
+    and the windows' new state go out with the batch (`outbox`), in its transaction."""
 
     def __init__(self, every_seconds: float = 0.5) -> None:
         self.every_seconds = every_seconds
         self._next_run: dict[int, float] = {}
 
-    async def maybe_close(self, partition: int, watermark: float) -> None:
+    def maybe_close(self, partition: int, watermark: float, states: TableCache[str, dict[str, Any]],
+                    outbox: Outbox) -> None:  # fmt: skip
         now = time.monotonic()
         if now < self._next_run.get(partition, 0.0):
             return
         self._next_run[partition] = now + self.every_seconds
-        for scope, state in _alert_items(partition):
+        for scope, state in states.stored_items():
             before = (len(state["open"]), len(state["closed"]))
             raised = alert_rule.close(state, scope, watermark, alert_policy)
             for alert in raised:
-                await topics.alerts.send(key=alert["id"].encode(), value=orjson.dumps(alert))
+                outbox.add(topics.alerts, alert["id"].encode(), orjson.dumps(alert))
                 metrics.alerts.labels(alert["scope"]).inc()
             if alert_rule.is_empty(state):
-                del tables.alert_windows[scope]
+                states.delete(scope)
             elif (len(state["open"]), len(state["closed"])) != before:
-                tables.alert_windows[scope] = state
+                states.put(scope, state)
+        states.flush()
 
 
 alert_closer = AlertCloser()
@@ -332,18 +339,6 @@ async def tick_alert_windows() -> None:
             await topics.alert_scopes.send(
                 key=b"__tick__", value=orjson.dumps({"tick": time.time()}), partition=tp.partition
             )
-
-
-def _alert_items(partition: int) -> list[tuple[str, dict[str, Any]]]:
-    store = tables.alert_windows.data
-    dbs = getattr(store, "_dbs", None)
-    if dbs is None:
-        return list(tables.alert_windows.items())
-    db = dbs.get(partition)
-    if db is None:
-        return []
-    offset_key = getattr(store, "offset_key", None)
-    return [(orjson.loads(k), orjson.loads(v)) for k, v in db.items() if k != offset_key]
 
 
 @app.agent(topics.blacklist_updates)

@@ -32,6 +32,8 @@ class FraudApp(faust.App):
     them from the (read_committed) changelogs, as Kafka Streams does under EOS.
     """
 
+    fetch_max_wait_ms: int = transport.UPSTREAM_FETCH_MAX_WAIT_MS
+
     def _new_transport(self) -> Any:
         base = faust.transport.by_url(self.conf.broker_consumer[0])
         if self.conf.processing_guarantee.value != EXACTLY_ONCE:
@@ -154,6 +156,7 @@ def create_app(s: Settings) -> faust.App:
         consumer_metadata_max_age_ms=5000,
         topic_allow_declare=True,
     )
+    app.fetch_max_wait_ms = s.fetch_max_wait_ms
     return app
 
 

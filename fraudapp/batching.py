@@ -140,6 +140,10 @@ def in_partition_of(event: EventT) -> Iterator[None]:
         _current_event.reset(token)
 
 
+_DELETED = object()  # a TableCache value: delete the key at the flush
+_MISSING = object()
+
+
 class TableCache(Generic[K, V]):
     """A table's values for one batch of one partition: read once, written back once.
 
@@ -166,31 +170,56 @@ class TableCache(Generic[K, V]):
         self.db = partition_db(table, partition) if outbox is not None and partition is not None else None
 
     def get(self, key: K) -> V:
-        try:
-            return self.values[key]
-        except KeyError:
+        value = self.values.get(key, _MISSING)
+        if value is _DELETED:
+            return self.load(None)
+        if value is _MISSING:
             if self.db is None:
                 raw = self.table.get(key)
             else:
                 stored = self.db.get(orjson.dumps(key))
                 raw = None if stored is None else orjson.loads(stored)
             value = self.values[key] = self.load(raw)
-            return value
+        return value  # type: ignore[return-value]
+
+    def stored_items(self) -> Iterator[tuple[K, Any]]:
+        """The partition's flushed (key, value) pairs, decoded but not loaded."""
+        if self.db is None:
+            yield from self.table.items()
+            return
+        offset_key = getattr(self.table.data, "offset_key", None)  # Faust's own bookkeeping key
+        for raw_key, raw_value in self.db.items():
+            if raw_key != offset_key:
+                yield orjson.loads(raw_key), orjson.loads(raw_value)
 
     def put(self, key: K, value: V) -> None:
         self.values[key] = value
         self.dirty.add(key)
 
+    def delete(self, key: K) -> None:
+        """Remove `key` at the flush (its changelog record is a tombstone)."""
+        self.values[key] = _DELETED  # type: ignore[assignment]
+        self.dirty.add(key)
+
     def flush(self) -> None:
         if self.db is None:
             for key in self.dirty:
-                self.table[key] = self.dump(self.values[key])
+                value = self.values[key]
+                if value is _DELETED:
+                    self.table.pop(key, None)
+                else:
+                    self.table[key] = self.dump(value)
         elif self.dirty:
             assert self.outbox is not None and self.partition is not None
             batch = WriteBatch(raw_mode=True)
             for key in self.dirty:
-                key_bytes, value_bytes = orjson.dumps(key), orjson.dumps(self.dump(self.values[key]))
-                batch.put(key_bytes, value_bytes)
+                key_bytes = orjson.dumps(key)
+                value = self.values[key]
+                value_bytes = None if value is _DELETED else orjson.dumps(self.dump(value))
+                if value_bytes is None:
+                    batch.delete(key_bytes)
+                else:
+                    batch.put(key_bytes, value_bytes)
                 self.outbox.changelog(self.table, self.partition, key_bytes, value_bytes)
             self.db.write(batch)
         self.dirty.clear()

@@ -65,8 +65,14 @@ class Settings:
     )
     producer_linger_ms: int = _doc("producer linger, ms", default=2)
     batch_linger_ms: float = _doc(
-        "while events keep coming, how long a stage waits for more to fill a batch, ms (an idle stage never waits)",
-        default=5.0,
+        "while events keep coming, how long a stage waits for more to fill a batch, ms (an idle stage never waits). "
+        "Small batches cost CPU per click: at 5 ms one worker fell behind at 1,200 clicks/s, at 20 ms it kept up",
+        default=20.0,
+    )
+    fetch_max_wait_ms: int = _doc(
+        "how long the broker may hold a fetch that finds no records, ms (Faust's 1,500 stalled the stages, "
+        "fraudapp/transport.py, fix 5)",
+        default=100,
     )
     log_level: str = _doc("root log level", default="WARNING")
     # Kafka security (passed through to Faust / aiokafka)

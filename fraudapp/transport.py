@@ -1,5 +1,6 @@
 """The consumer fraudapp runs on: faust-streaming's aiokafka consumer with four fixes that
-keep at_least_once from committing past clicks it never processed.
+keep at_least_once from committing past clicks it never processed, and one (5) that keeps
+the stages fed.
 
 1. A partition that never had an offset committed restarts at its beginning after a
    rebalance. faust-streaming 0.15.3 hands a new assignment's partitions to the fetcher at
@@ -36,6 +37,16 @@ keep at_least_once from committing past clicks it never processed.
    answered (3 Dec). When the head offset is not acked, later offsets are, and that has
    lasted `REREAD_AFTER` seconds, the partition is sought back to the head before the
    next fetch. The clicks after it are processed again, which at_least_once allows.
+
+5. The fetch never waits long for nothing. faust-streaming 0.15.3 hard-codes
+   `fetch_max_wait_ms=1500`, and aiokafka keeps one fetch in flight per broker, leaving
+   out the partitions whose fetched records are still being handed out. A fetch sent
+   while `clicks` had such records asked only for the internal topics, whose records
+   under exactly_once become readable when the stages commit, and the stages were
+   waiting for input: the broker held the fetch for the full 1.5 s and clicks queued
+   behind it. At 900 clicks/s on one worker (25 % of its backlog throughput) verdicts
+   stopped for 0.4-9 s at a time and latency grew to p50 5 s; with the wait at 100 ms,
+   p50 0.27 s (5 Dec, bench/README.md). The wait is `FRAUDAPP_FETCH_MAX_WAIT_MS`.
 """
 
 from __future__ import annotations
@@ -55,7 +66,17 @@ def never_committed(committed: Mapping[Any, int | None]) -> list[Any]:
     return [tp for tp, offset in committed.items() if not offset or offset <= 0]
 
 
+# Faust's fetch wait; `FraudApp.fetch_max_wait_ms` replaces it (fix 5)
+UPSTREAM_FETCH_MAX_WAIT_MS = 1500
+
+
 class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # (no constructor argument to pass it through; read when the consumer starts)
+        consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", UPSTREAM_FETCH_MAX_WAIT_MS)
+        return consumer
+
     async def seek_to_committed(self) -> Mapping[Any, int]:
         return await self.call_thread(self._seek_to_committed)
 

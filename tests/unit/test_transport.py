@@ -285,3 +285,19 @@ def test_a_stop_waits_for_running_events_only_and_ends_the_cleared_ones_uncommit
     assert consumer._new_offset(tp) == 1  # only the processed click commits; 1 is read again
     assert commits[-1] is False  # the last commit ends the transactions
     assert took < STOP_WAIT
+
+
+def test_the_worker_consumer_fetch_waits_the_apps_time_not_fausts() -> None:
+    """Fix 5: Faust hard-codes a 1.5 s fetch wait, which stalled the stages."""
+    from fraudapp.app import app, settings
+    from fraudapp.transport import UPSTREAM_FETCH_MAX_WAIT_MS
+
+    async def build() -> int:
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        try:
+            return consumer._fetch_max_wait_ms
+        finally:
+            await consumer.stop()
+
+    assert settings.fetch_max_wait_ms != UPSTREAM_FETCH_MAX_WAIT_MS
+    assert asyncio.run(build()) == settings.fetch_max_wait_ms
