@@ -29,6 +29,7 @@ from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from rocksdict import WriteBatch
 
+from fraudapp import metrics
 from fraudapp.pipeline import pack
 
 log = logging.getLogger(__name__)
@@ -289,6 +290,10 @@ class Outbox:
             last_of.append((table, len(produced) - 1))
         if not produced:
             return
+        per_topic: dict[str, int] = {}
+        for topic, *_ in produced:
+            per_topic[topic] = per_topic.get(topic, 0) + 1
+        metrics.count_sent(self.app.monitor, per_topic)
         if self.app.in_transaction:
             from fraudapp.eos import send_in_transaction
 

@@ -46,7 +46,11 @@ What is wrong upstream, and what this module does about it:
    the new owner's producer fences it, and when this worker takes the partition back (its
    owner died) it reuses that fenced producer: `ProducerFenced` on the first commit, and
    the survivor stops (takeover test, standby 1). -> `SourcePartitionTransactions.on_rebalance`
-   keeps exactly the producers of the partitions now active here and starts the missing ones.
+   keeps exactly the producers of the partitions now active here and starts the missing ones;
+   after this worker was expelled from the group (a pause past the session timeout) and
+   rejoined as a new member with nothing left to commit, it replaces them all: a kept one
+   may have been fenced while others owned its partition (paused-worker test: the zombie
+   otherwise crashed at its first send, or held fenced producers until then).
 
 7. Recovery takes a changelog partition as read to its end (it ends in a transaction
    marker, so no record reaches the highwater) once the consumer's position has reached
@@ -273,12 +277,26 @@ class SourcePartitionTransactions(TransactionManager):
       the plain idempotent producer: visible at once, never holding a transaction open.
     """
 
+    # the consumer's group member id when the producers were last set up
+    _member: str | None = None
+
     async def on_rebalance(self, assigned: set[Any], revoked: set[Any], newly_assigned: set[Any]) -> None:
         # Decided from the whole new assignment, not from `revoked` (see 6. above): a
         # producer is kept only for a partition active here now, and a kept producer is
         # not begun again (its transaction is already open).
         producer = self.producer
         wanted = self._tps_to_transactional_ids(assigned)
+        member = _member_id(self.app)
+        if member != self._member and producer._transaction_producers and self._member is not None:
+            # Expelled (a pause past the session timeout) and back as a new member: other
+            # workers owned its partitions meanwhile, so any producer kept could be fenced
+            # and would fail at its first send. (Work left uncommitted would already have
+            # failed the commit on revocation: `EOSConsumer.on_partitions_revoked`.)
+            self.log.warning("exactly_once: this worker rejoined the group as a new member (its session had "
+                             "expired): replacing all %d transactional producers", len(producer._transaction_producers))
+            for tid in sorted(producer._transaction_producers):
+                await producer.stop_transaction(tid)
+        self._member = member
         stale = sorted(set(producer._transaction_producers) - wanted)
         if stale:
             self.log.info("exactly_once: stopping %d transactional producers of partitions no longer active "
@@ -412,6 +430,13 @@ async def send_in_transaction(app: faust.App, records: list[tuple[str, bytes | N
                 trace.write("send", tid=tid, event=source, dest=f"{topic}:{partition}", key=key, **extra)
             futures.append(await txn.send(topic, value, key=key, partition=partition, headers=headers))
     return futures
+
+
+def _member_id(app: faust.App) -> str | None:
+    """This worker's current member id in the consumer group (aiokafka's coordinator)."""
+    consumer = getattr(app.consumer._thread, "_consumer", None)  # type: ignore[attr-defined]
+    coordinator = getattr(consumer, "_coordinator", None)
+    return getattr(coordinator, "member_id", None)
 
 
 class EOSConsumerThread(transport.ConsumerThread):
