@@ -286,7 +286,7 @@ class SourcePartitionTransactions(TransactionManager):
         # not begun again (its transaction is already open).
         producer = self.producer
         wanted = self._tps_to_transactional_ids(assigned)
-        member = _member_id(self.app)
+        member = self._current_member()
         if member != self._member and producer._transaction_producers and self._member is not None:
             # Expelled (a pause past the session timeout) and back as a new member: other
             # workers owned its partitions meanwhile, so any producer kept could be fenced
@@ -308,6 +308,9 @@ class SourcePartitionTransactions(TransactionManager):
             self.log.info("exactly_once: starting %d transactional producers: %s", len(missing), ", ".join(missing))
             for tid in missing:
                 await producer.maybe_begin_transaction(tid)
+
+    def _current_member(self) -> str | None:
+        return _member_id(self.app)
 
     def _transactional_id(self, topic: str, partition: int | None) -> str | None:
         assignor = self.app.assignor

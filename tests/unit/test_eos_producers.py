@@ -36,11 +36,12 @@ def tps(partitions: set[int]) -> set[TP]:
     return {TP(topic, p) for topic in TOPICS for p in partitions}
 
 
-def manager(producer: FakeProducer, standby: set[int]) -> Any:
+def manager(producer: FakeProducer, standby: set[int], member_before: str | None = "m1", member: str = "m1") -> Any:
     # Faust's standbys name the source partitions as well as the changelog ones
     assignor = SimpleNamespace(group_for_topic=lambda topic: 1, is_standby=lambda tp: tp in tps(standby))
     fake = SimpleNamespace(producer=producer, app=SimpleNamespace(assignor=assignor, conf=SimpleNamespace(id=APP)),
-                           log=SimpleNamespace(info=lambda *a: None))
+                           log=SimpleNamespace(info=lambda *a: None, warning=lambda *a: None),
+                           _member=member_before, _current_member=lambda: member)
     fake.transactional_id_format = SourcePartitionTransactions.transactional_id_format
     fake._tps_to_active_tpgs = lambda t: SourcePartitionTransactions._tps_to_active_tpgs(fake, t)
     fake._tps_to_transactional_ids = lambda t: SourcePartitionTransactions._tps_to_transactional_ids(fake, t)
@@ -77,3 +78,25 @@ async def test_producers_follow_the_active_partitions(
     assert set(producer._transaction_producers) == {tid(p) for p in kept}
     assert set(producer.stopped) == {tid(p) for p in stopped}
     assert set(producer.begun) == {tid(p) for p in begun}
+
+
+@pytest.mark.parametrize(
+    "had,active,kept_stopped",
+    [
+        ({0, 1}, {0, 1}, {0, 1}),  # the same partitions back: every producer may be fenced
+        ({0, 1}, {2}, {0, 1}),  # others: the old ones go as before
+    ],
+    ids=["same-partitions", "other-partitions"],
+)
+async def test_a_worker_back_as_a_new_member_replaces_every_producer(
+    had: set[int], active: set[int], kept_stopped: set[int]
+) -> None:
+    """Expelled after a pause past the session timeout, it rejoins with a new member id:
+    other workers owned its partitions meanwhile and fenced its producers."""
+    producer = FakeProducer({tid(p) for p in had})
+    assigned = tps(active)
+    fake = manager(producer, set(), member_before="m1", member="m2")
+    await SourcePartitionTransactions.on_rebalance(fake, assigned, tps(had), assigned)
+    assert set(producer.stopped) == {tid(p) for p in kept_stopped}
+    assert set(producer.begun) == {tid(p) for p in active}
+    assert fake._member == "m2"
