@@ -244,7 +244,11 @@ async def collect_outputs(
         starts = await consumer.offsets_for_times({tp: int(since * 1000) for tp in tps})
         for tp in tps:
             if starts.get(tp) is None:
-                await consumer.seek_to_end(tp)
+                # Nothing at or after `since` below the last stable offset *yet*: an open
+                # transaction may hold the answers. Not seek_to_end(): it resolves at the
+                # next fetch, by when that transaction may have committed, and its answers
+                # would be skipped. The answers are picked out by position anyway.
+                await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, starts[tp].offset)
         deadline = time.monotonic() + timeout
