@@ -20,17 +20,17 @@ import contextlib
 import functools
 import logging
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import faust
 import orjson
-from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from rocksdict import WriteBatch
 
 from fraudapp import metrics
-from fraudapp.pipeline import pack
+from fraudapp.pipeline import pack, partition_of
 
 log = logging.getLogger(__name__)
 
@@ -216,10 +216,11 @@ class TableCache(Generic[K, V]):
             for key in self.dirty:
                 key_bytes = orjson.dumps(key)
                 value = self.values[key]
-                value_bytes = None if value is _DELETED else orjson.dumps(self.dump(value))
-                if value_bytes is None:
+                if value is _DELETED:
+                    value_bytes = None
                     batch.delete(key_bytes)
                 else:
+                    value_bytes = orjson.dumps(self.dump(value))
                     batch.put(key_bytes, value_bytes)
                 self.outbox.changelog(self.table, self.partition, key_bytes, value_bytes)
             self.db.write(batch)
@@ -290,10 +291,7 @@ class Outbox:
             last_of.append((table, len(produced) - 1))
         if not produced:
             return
-        per_topic: dict[str, int] = {}
-        for topic, *_ in produced:
-            per_topic[topic] = per_topic.get(topic, 0) + 1
-        metrics.count_sent(self.app.monitor, per_topic)
+        metrics.count_sent(self.app.monitor, Counter(record[0] for record in produced))
         if self.app.in_transaction:
             from fraudapp.eos import send_in_transaction
 
@@ -318,7 +316,7 @@ class Outbox:
             count = len(partitions)
             by_partition: dict[int, list[bytes]] = {}
             for key, item in items:
-                partition = partitions[(murmur2(key) & 0x7FFFFFFF) % count]
+                partition = partitions[partition_of(key, count)]
                 by_partition.setdefault(partition, []).append(item)
             for partition, encoded in by_partition.items():
                 for chunk in _chunks(encoded):

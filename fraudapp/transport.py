@@ -74,7 +74,7 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # (no constructor argument to pass it through; read when the consumer starts)
-        consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", UPSTREAM_FETCH_MAX_WAIT_MS)
+        consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms  # FraudApp
         return consumer
 
     async def seek_to_committed(self) -> Mapping[Any, int]:

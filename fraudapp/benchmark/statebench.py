@@ -41,13 +41,13 @@ import orjson
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from fraudapp.benchmark.harness import FAUST, Progress, free_port
 from fraudapp.benchmark.procs import Proc
 from fraudapp.benchmark.traffic import _Gen
+from fraudapp.pipeline import partition_of
 
 STATE_AGE_SECONDS = 120.0  # state event times: this far before the run starts (> W + lateness = 70 s)
 CHECK_DEVICES = 5  # devices looked up with GET /devices/{id} after recovery and after expiry
@@ -86,11 +86,6 @@ class StateResult:
     devices_recovered: int = 0
     devices_recovered_2_workers: int = 0
     devices_empty_after_expiry: int = 0
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """aiokafka's DefaultPartitioner (Kafka's murmur2), as the clicks topic partitions a device."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def device_times(i: int, base: float) -> list[float]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiokafka.partitioner import murmur2
 
+from fraudapp.pipeline import partition_of
 from tests.integration.conftest import Cluster, Worker, consume_json, create_topics, wait_for
 
 ADMIN = "admin-" + uuid.uuid4().hex
@@ -162,7 +162,7 @@ def two_devices_per_partition(run: str, partitions: int) -> list[str]:
     i = 0
     while any(len(ids) < 2 for ids in by_partition.values()):
         device = f"dev-{run}-{i}"
-        ids = by_partition[(murmur2(device.encode()) & 0x7FFFFFFF) % partitions]
+        ids = by_partition[partition_of(device.encode(), partitions)]
         if len(ids) < 2:
             ids.append(device)
         i += 1

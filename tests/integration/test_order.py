@@ -17,8 +17,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from aiokafka.partitioner import murmur2
 
+from fraudapp.pipeline import partition_of
 from fraudapp.simulation.truth import Rules, check_lateness, reference_labels
 from tests.integration.conftest import Cluster, consume_json, produce_clicks
 
@@ -64,7 +64,7 @@ def positions(clicks: list[dict[str, Any]], partitions: int) -> list[tuple[int, 
     next_offset: Counter[int] = Counter()
     out = []
     for click in clicks:
-        partition = (murmur2(click["device_id"].encode()) & 0x7FFFFFFF) % partitions
+        partition = partition_of(click["device_id"].encode(), partitions)
         out.append((partition, next_offset[partition]))
         next_offset[partition] += 1
     return out
