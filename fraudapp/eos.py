@@ -471,6 +471,19 @@ class EOSConsumer(transport.Consumer):
 
     _failed = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # offsets of this worker's committed transactions (transport fix 7)
+        self._own_commits: dict[Any, int] = {}
+        # per assigned partition: the seek count its records must reach (transport fix 6)
+        self._seek_floor: dict[Any, int] = {}
+
+    def committed_floor(self) -> Mapping[Any, int]:
+        return self._own_commits
+
+    def seek_floor(self, tp: Any) -> int:
+        return self._seek_floor.get(tp, 0)
+
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         return EOSConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -532,6 +545,7 @@ class EOSConsumer(transport.Consumer):
             taken = await transactions.lock(by_tid)
         sensor_state = self.app.sensors.on_commit_initiated(self)
         await transactions.commit_locked(by_tid, taken)
+        self._own_commits.update(offsets)
         self.app.tables.on_commit(offsets)
         self._committed_offset.update(offsets)
         # Faust's livelock check reads the consumer thread's commit times, which only its
@@ -579,6 +593,9 @@ class EOSConsumer(transport.Consumer):
         # before now are recognised by their generation from here.
         if self._failed:
             return
+        # (the consumer's thread waits for this call: no seek comes in between)
+        seeks = self._thread.seeks  # type: ignore[attr-defined]
+        self._seek_floor = {tp: seeks[tp] + 1 for tp in assigned}
         try:
             await super().on_partitions_assigned(assigned, generation_id)
         finally:
@@ -631,13 +648,24 @@ async def events(stream: faust.StreamT) -> AsyncIterator[faust.types.EventT]:
 
 def _usable(app: faust.App, event: faust.types.EventT) -> bool:
     message = event.message
-    if message.acked or is_stale(app, message) or processed.done(message):
-        # dropped at a rebalance while it waited, or delivered again
+    if message.acked or is_stale(app, message) or processed.done(message) or not sought_before(app, message):
+        # dropped at a rebalance while it waited, delivered again, or fetched before its
+        # partition's seek (transport fix 6): the seek brings it again if it is due
         if trace.path:
-            trace.write("skip", event=f"{message.topic}:{message.partition}:{message.offset}")
+            trace.write("skip", event=f"{message.topic}:{message.partition}:{message.offset}",
+                        acked=message.acked, stale=is_stale(app, message), done=processed.done(message))
         drop(message)
         return False
     return True
+
+
+def sought_before(app: faust.App, message: Any) -> bool:
+    """Was the message fetched after the last seek of its partition, and that seek made
+    since the partition was assigned? (transport fix 6)"""
+    consumer = app.consumer
+    return transport.fetched_after_last_seek(
+        transport.seek_stamps.get(message), consumer._thread.seeks[message.tp], consumer.seek_floor(message.tp)
+    )
 
 
 async def event_batches(
@@ -667,11 +695,18 @@ async def event_batches(
                     # come twice within one gathering too (see ProcessedOffsets)
                     message = event.message
                     if message.offset < taken.get(message.tp, -1):
+                        if trace.path:
+                            trace.write("skip-behind", event=f"{message.topic}:{message.partition}:{message.offset}",
+                                        taken=taken[message.tp])
                         drop(message)
                     elif _usable(app, event):
                         taken[message.tp] = message.offset + 1
                         groups.setdefault(message.partition, []).append(event)
                 for group in groups.values():
+                    if trace.path:
+                        head, tail = group[0].message, group[-1].message
+                        trace.write("batch", tp=f"{head.topic}:{head.partition}", first=head.offset, last=tail.offset,
+                                    events=len(group), generation=getattr(head, "generation_id", None))
                     _current_event.set(weakref.ref(group[-1]))
                     yield group
                     for event in group:

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -229,16 +230,19 @@ def run_faults(nodes: localkafka.Cluster, tmp_path: Path, faults: list[tuple[str
         acked = traffic.acked
         started = time.monotonic()
         answered: dict[tuple[str, int, int], int] = {}
+        copies: dict[tuple[str, int, int], list[Any]] = {}
 
         def all_answered() -> bool:
             supervisor.check("while draining")
             records = consume(cluster, "verdicts", len(acked) - traffic.acked_bad, timeout=20)
             records += consume(cluster, "clicks-dlq", traffic.acked_bad, timeout=10)
             answered.clear()
+            copies.clear()
             for r in records:
                 body = orjson.loads(r.value)
                 pos = tuple(body["source"]) if "source" in body else (body["topic"], body["partition"], body["offset"])
                 answered[pos] = answered.get(pos, 0) + 1
+                copies.setdefault(pos, []).append(r)
             return acked <= answered.keys()
 
         try:
@@ -250,6 +254,11 @@ def run_faults(nodes: localkafka.Cluster, tmp_path: Path, faults: list[tuple[str
             print(f"sent {traffic.sent}, acknowledged {len(acked)}, not acknowledged {traffic.failed}; answered "
                   f"{len(acked & answered.keys())}, lost {lost}, answered twice {doubled}; "
                   f"drained in {time.monotonic() - started:.0f} s; worker restarted {supervisor.restarts} times")
+            for pos in sorted(pos for pos in acked if answered.get(pos, 0) > 1)[:10]:
+                # where each copy landed, and whether the input was judged twice or one record sent twice
+                where = [(r.partition, r.offset, r.timestamp) for r in copies[pos]]
+                same = len({r.value for r in copies[pos]}) == 1
+                print(f"  answered twice: {pos} -> {where}{' (exact copies)' if same else ' (judged twice)'}")
         assert not doubled or not EXACTLY_ONCE, f"{doubled} inputs answered twice under exactly_once"
         worker = supervisor.worker
         wait_for(worker.healthy, 120, f"the worker to be healthy:\n{worker.tail()}", interval=1)

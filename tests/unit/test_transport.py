@@ -5,6 +5,7 @@ were dropped by Faust, and aiokafka's seek_to_committed leaves such partitions a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from types import SimpleNamespace
 from typing import Any
@@ -17,9 +18,12 @@ from fraudapp.transport import (
     STOP_WAIT,
     Consumer,
     ConsumerThread,
+    behind_floor,
     committable,
+    fetched_after_last_seek,
     never_committed,
     next_commit,
+    seek_stamps,
 )
 
 
@@ -74,7 +78,8 @@ def test_seek_to_committed_sends_never_committed_partitions_to_their_beginning(
             tables=SimpleNamespace(changelog_topics={"t-device-clicks-changelog"}),
         ),
         log=logging.getLogger("test"),
-        consumer=SimpleNamespace(record_starts=starts.update),
+        consumer=SimpleNamespace(record_starts=starts.update, committed_floor=dict),
+        _count_seeks=lambda tps: None,
     )
     committed = asyncio.run(ConsumerThread._seek_to_committed(thread))
     assert committed == {p0: None, p1: 55, p2: 0, changelog: None}  # what Faust records as committed
@@ -301,3 +306,103 @@ def test_the_worker_consumer_fetch_waits_the_apps_time_not_fausts() -> None:
 
     assert settings.fetch_max_wait_ms != UPSTREAM_FETCH_MAX_WAIT_MS
     assert asyncio.run(build()) == settings.fetch_max_wait_ms
+
+
+# --- fix 6: a record fetched before its partition's seek is known as such ----------------
+
+
+@pytest.mark.parametrize(
+    "stamp,seeks,floor,usable",
+    [
+        (2, 2, 2, True),  # fetched after the seek that followed the assignment
+        (1, 2, 2, False),  # fetched before the last seek: the seek brings it again if due
+        (1, 1, 2, False),  # no seek since the assignment yet (Faust resumes, then seeks)
+        (3, 3, 2, True),  # a later seek (a rewind), fetched after it
+        (None, 0, 0, False),  # not fetched by this consumer: never judged blind
+    ],
+)
+def test_fetched_after_last_seek(stamp: int | None, seeks: int, floor: int, usable: bool) -> None:
+    assert fetched_after_last_seek(stamp, seeks, floor) is usable
+
+
+class FakeFetcher:
+    """aiokafka's fetcher, as Faust's `_fetch_records` uses it."""
+
+    _closed = False
+
+    def __init__(self, records: dict[TP, list[Any]]) -> None:
+        self.records = records
+        self._subscriptions = SimpleNamespace(fetch_context=lambda: contextlib.nullcontext())
+
+    async def fetched_records(self, partitions: Any, timeout: Any = None, max_records: Any = None) -> dict:
+        records, self.records = self.records, {}
+        return records
+
+
+def test_records_carry_the_seek_count_of_their_fetch_and_messages_keep_it() -> None:
+    from aiokafka.structs import ConsumerRecord
+
+    from fraudapp.app import app
+
+    tp = TP("clicks", 0)
+
+    def record(offset: int) -> ConsumerRecord:
+        return ConsumerRecord("clicks", 0, offset, 0, 0, None, b"v", None, 0, 1, ())
+
+    thread = app.consumer._thread
+    seeks_before = thread.seeks.copy()
+    fake = SimpleNamespace(_closed=False, _fetcher=FakeFetcher({tp: [record(31)]}), seek=lambda tp, offset: None)
+    saved = thread._consumer
+    thread._consumer = fake
+    try:
+        (before,) = asyncio.run(thread._fetch_records(fake, {tp}))[tp]
+        thread.seek(tp, 0)  # Faust's seek of the partition, after that fetch
+        fake._fetcher.records = {tp: [record(0)]}
+        (after,) = asyncio.run(thread._fetch_records(fake, {tp}))[tp]
+    finally:
+        thread._consumer = saved
+        thread.seeks = seeks_before
+    assert after.seek_stamp == before.seek_stamp + 1
+    message = app.consumer._to_message(tp, after)
+    assert seek_stamps[message] == after.seek_stamp
+
+
+# --- fix 7: never resume below this worker's own committed offsets -----------------------
+
+
+@pytest.mark.parametrize(
+    "committed,floor,behind",
+    [
+        ({"a": 40}, {"a": 55}, {"a": 55}),  # the broker has not applied the last commit yet
+        ({"a": 55}, {"a": 55}, {}),
+        ({"a": 70}, {"a": 55}, {}),  # another owner went on since: the broker's is newer
+        ({"a": None, "b": 3}, {"a": 9}, {"a": 9}),  # no offset on the broker yet
+        ({"a": 4}, {}, {}),  # at_least_once: no floor
+    ],
+)
+def test_behind_floor(committed: dict[str, int | None], floor: dict[str, int], behind: dict[str, int]) -> None:
+    assert behind_floor(committed, floor) == behind
+
+
+def test_seek_to_committed_resumes_from_the_floor_not_the_brokers_stale_offset() -> None:
+    p0, p1, p2 = TP("clicks", 0), TP("clicks", 1), TP("clicks", 2)
+    sought: dict[TP, int] = {}
+    consumer = SimpleNamespace(
+        seek_to_committed=lambda: asyncio.sleep(0, {p0: None, p1: 40, p2: 12}),
+        seek=sought.__setitem__,
+        beginning_offsets=lambda tps: asyncio.sleep(0, {tp: 0 for tp in tps}),
+    )
+    counted: list[TP] = []
+    thread: Any = SimpleNamespace(
+        _ensure_consumer=lambda: consumer,
+        app=SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset="earliest"),
+                            tables=SimpleNamespace(changelog_topics=set())),
+        log=logging.getLogger("test"),
+        consumer=SimpleNamespace(record_starts=lambda starts: None, committed_floor=lambda: {p0: 9, p1: 55}),
+        _count_seeks=counted.extend,
+    )
+    committed = asyncio.run(ConsumerThread._seek_to_committed(thread))
+    # p0 never committed on the broker but committed here: from 9, not from its beginning
+    assert sought == {p0: 9, p1: 55}
+    assert committed == {p0: 9, p1: 55, p2: 12}
+    assert sorted(counted) == [p0, p1, p2]  # every partition's records from before are stale now
