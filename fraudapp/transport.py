@@ -122,7 +122,9 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         return consumer
 
     def _count_seeks(self, tps: Iterable[Any]) -> None:
-        self.seeks.update(tps)
+        seeks = self.seeks
+        for tp in tps:  # (not Counter.update: given a mapping, it adds the values)
+            seeks[tp] += 1
 
     async def _fetch_records(self, consumer: Any, active_partitions: Any, timeout: float | None = None,
                              max_records: int | None = None) -> Any:
