@@ -62,44 +62,21 @@ def _run(cmd: list[str], timeout: float = 120, env: dict[str, str] | None = None
     return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
 
 
-def _apt_install(package: str) -> str | None:
-    """Install a Debian package when apt can; None on success, else why not."""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return "apt-get is not usable here (not root or not Debian)"
-    policy = _run(["apt-cache", "policy", package], timeout=60)
-    if "Candidate:" not in policy.stdout or "Candidate: (none)" in policy.stdout:
-        update = _run(["apt-get", "update", "-qq"], timeout=300)
-        if update.returncode != 0:
-            return f"apt-get update failed: {update.stderr.strip()[-300:]}"
-        policy = _run(["apt-cache", "policy", package], timeout=60)
-        if "Candidate:" not in policy.stdout or "Candidate: (none)" in policy.stdout:
-            return f"apt has no candidate for {package}"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    done = _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package], timeout=600, env=env)
-    if done.returncode != 0:
-        return f"apt-get install {package} failed: {done.stderr.strip()[-300:]}"
-    return None
-
-
 def _compose_cli() -> list[str]:
     """`docker compose` (v2 plugin) or `docker-compose` (v1, Debian's package), else skip."""
     if shutil.which("docker") and _run(["docker", "compose", "version"], timeout=30).returncode == 0:
         return ["docker", "compose"]
     if shutil.which("docker-compose") is None:
-        why = _apt_install("docker-compose")
-        if why is not None or shutil.which("docker-compose") is None:
-            docker = "the docker client is present" if shutil.which("docker") else "no docker client"
-            pytest.skip(f"no Compose CLI: {docker} but without the compose plugin, and docker-compose: {why}")
+        docker = "the docker client is present" if shutil.which("docker") else "no docker client"
+        pytest.skip(f"no Compose CLI ({docker}, no compose plugin, no docker-compose; `./run tests` installs "
+                    "Debian's docker-compose when run as root)")
     return ["docker-compose"]
 
 
 def _prometheus_bin(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        why = _apt_install("prometheus")
-        path = shutil.which(name)
-        if path is None:
-            pytest.skip(f"{name} (Debian package prometheus) unavailable: {why}")
+        pytest.skip(f"no {name} (`./run tests` installs Debian's prometheus package when run as root)")
     return path
 
 

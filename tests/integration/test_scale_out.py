@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tests.integration.conftest import Cluster, consume_json, produce_clicks
+from tests.reliability.harness import verdicts_judged
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 
@@ -35,17 +36,19 @@ def expected(clicks: list[dict]) -> dict[str, list[str]]:
 
 
 def test_two_workers_give_the_same_verdicts_as_one(fraud_cluster: Cluster) -> None:
-    fraud_cluster.start_worker("w1")
-    fraud_cluster.start_worker("w2")
+    w1 = fraud_cluster.start_worker("w1")
+    # healthy: past the rebalance that gave it partitions (each worker owns some from here)
+    w2 = fraud_cluster.start_worker("w2")
     clicks = traffic(time.time() - 60)
     produce_clicks(fraud_cluster, clicks)
     verdicts = consume_json(fraud_cluster, "verdicts", len(clicks), timeout=120)
     assert len(verdicts) == len(clicks)
     got = {v["click_id"]: v["fraud_types"] for v in verdicts}
     assert got == expected(clicks)
-    # both workers took part: each owns some of the clicks topic's partitions
-    owners = {tuple(v["source"][:2]) for v in verdicts}
-    assert len(owners) == fraud_cluster.partitions
+    # every partition answered, and both workers took part
+    assert len({tuple(v["source"][:2]) for v in verdicts}) == fraud_cluster.partitions
+    judged = {name: verdicts_judged(worker) for name, worker in (("w1", w1), ("w2", w2))}
+    assert all(judged.values()), judged
 
 
 @pytest.mark.parametrize(
