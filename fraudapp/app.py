@@ -157,6 +157,7 @@ def create_app(s: Settings) -> faust.App:
         topic_allow_declare=True,
     )
     app.fetch_max_wait_ms = s.fetch_max_wait_ms
+    eos.trace.path = s.eos_trace
     return app
 
 

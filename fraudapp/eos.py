@@ -249,10 +249,10 @@ processed = ProcessedOffsets()
 
 
 class EOSTrace:
-    """FRAUDAPP_EOS_TRACE=<file>: one line per committed transaction (diagnostics)."""
+    """`FRAUDAPP_EOS_TRACE=<file>` (diagnostics): a line per send, commit, batch, skip and
+    rebalance of this worker. Off until the app sets its path (`app.create_app`)."""
 
-    def __init__(self) -> None:
-        self.path = os.environ.get("FRAUDAPP_EOS_TRACE", "")
+    path = ""
 
     def write(self, what: str, **fields: Any) -> None:
         if not self.path:

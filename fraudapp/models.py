@@ -72,26 +72,6 @@ class Click:
         mouse = row[11]
         return cls(*row[:11], Mouse(*mouse) if mouse else None, row[12])  # type: ignore[misc]
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Click:
-        """Rebuild from `to_dict` output (already validated)."""
-        mouse = d.get("mouse")
-        return cls(
-            click_id=d["click_id"],
-            ts=d["ts"],
-            device_id=d["device_id"],
-            ip=d["ip"],
-            session_id=d.get("session_id"),
-            url=d.get("url"),
-            campaign_id=d.get("campaign_id"),
-            publisher_id=d.get("publisher_id"),
-            ad_id=d.get("ad_id"),
-            user_agent=d.get("user_agent"),
-            fingerprint=d.get("fingerprint"),
-            mouse=Mouse(**mouse) if mouse else None,
-            country=d.get("country"),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Hit:

@@ -75,6 +75,10 @@ class Settings:
         default=100,
     )
     log_level: str = _doc("root log level", default="WARNING")
+    eos_trace: str = _doc(
+        "diagnostics: a file each worker appends its exactly_once steps to (sends, commits, batches, skips); "
+        "empty: off", default="",
+    )  # fmt: skip
     # Kafka security (passed through to Faust / aiokafka)
     security_protocol: str = _doc("PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", default="PLAINTEXT")
     sasl_mechanism: str = _doc("PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", default="")

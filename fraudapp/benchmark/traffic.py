@@ -38,14 +38,6 @@ class Traffic:
     clicks: list[tuple[bytes, bytes]]  # (key = device_id, value = click JSON)
     blacklist: list[dict]  # contract §4 entries ("add")
 
-    @property
-    def blacklisted_ips(self) -> list[str]:
-        return [e["value"] for e in self.blacklist if e["kind"] == "ip"]
-
-    @property
-    def blacklisted_devices(self) -> list[str]:
-        return [e["value"] for e in self.blacklist if e["kind"] == "device"]
-
 
 class _Gen:
     def __init__(self, seed: int, run: str, start_ts: float, events_per_second: float) -> None:

@@ -86,6 +86,13 @@ def command(quick: bool, n: int | None, systems: str, latency_systems: str | Non
         timeout=timeout,
         quick=quick,
     )
+    peers = sorted({*cfg.systems, *cfg.latency_systems} - {"fraudapp"})
+    if peers and not state and not BENCH_DIR.is_dir():
+        raise click.ClickException(
+            f"the peers ({', '.join(peers)}) live in the repository's bench/ folder, which this install "
+            f"does not have ({BENCH_DIR}): run `./run bench` from a checkout, or --systems fraudapp "
+            "--latency-systems fraudapp"
+        )
     progress = Progress(lambda text: click.echo(text, err=True))
     work = Path(tempfile.mkdtemp(prefix="fraudapp-bench-"))
     cluster = None

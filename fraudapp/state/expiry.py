@@ -181,11 +181,6 @@ def _libc() -> Any:
     return libc
 
 
-def size_of(table: faust.Table) -> int:
-    """Keys held locally (all assigned partitions)."""
-    return sum(1 for _ in table)
-
-
 def _changelog_buffer_size(table: faust.Table) -> int:
     """Records waiting in Faust's changelog send buffer (0 when there is none, e.g. tests)."""
     try:

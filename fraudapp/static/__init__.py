@@ -1,0 +1,1 @@
+"""The dashboard's static files (HTML, CSS, JS), served by fraudapp.views."""
