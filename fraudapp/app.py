@@ -9,6 +9,10 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+from fraudapp.upstream import require_checked_releases
+
+require_checked_releases()  # before the fixes below patch what they were checked against
+
 import faust
 
 from fraudapp import eos, lastresort, transport

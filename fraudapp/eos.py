@@ -679,11 +679,11 @@ async def event_batches(
     event, so that the records the agent sends for it go into that partition's
     transaction. (Faust hands over the partitions of a topic round-robin, so consecutive
     events rarely share a partition.)"""
-    from fraudapp.batching import Gatherer
+    from fraudapp.batching import Gatherer, queued
 
     app = stream.app
     stream.enable_acks = False
-    gatherer = Gatherer(stream.events(), linger, max_size)
+    gatherer = Gatherer(stream.events(), linger, max_size, ready=queued(stream))
     try:
         while (first := await gatherer.first()) is not None:
             async with gate.event():

@@ -30,6 +30,7 @@ from faust.web import Request, Response, View
 
 from fraudapp import metrics, tables
 from fraudapp.app import app, settings, topics
+from fraudapp.monitor import FraudMonitor
 from fraudapp.state.blacklist_index import KINDS, entry_key
 from fraudapp.state.sliding import DeviceWindows
 from fraudapp.stats import VerdictStats
@@ -92,6 +93,7 @@ async def refresh_state_gauges() -> None:
 # Faust's sensors and ours on one registry; a fixed prefix (not the app id) keeps the
 # series names stable across deployments.
 setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.REGISTRY, name_prefix="faust")
+app.monitor = FraudMonitor(metrics=app.monitor._metrics)  # same series, cheaper hooks
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -58,3 +58,28 @@ async def test_the_end_of_the_stream_ends_the_batches() -> None:
     assert await gatherer.rest(await gatherer.first()) == [1, 2]
     assert gatherer.ended
     assert await gatherer.first() is None
+
+
+async def test_queued_events_are_taken_without_a_task_each() -> None:
+    """Only a wait for an event still to come runs as a task (it needs the linger's
+    timeout); events already queued are taken directly (a task per event cost ~35 µs)."""
+    queue: asyncio.Queue = asyncio.Queue()
+    for i in range(100):
+        queue.put_nowait(i)
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task] = []
+
+    def counting_factory(loop: asyncio.AbstractEventLoop, coro: object, **kw: object) -> asyncio.Task:
+        task = asyncio.Task(coro, loop=loop, **kw)  # type: ignore[arg-type]
+        tasks.append(task)
+        return task
+
+    loop.set_task_factory(counting_factory)
+    try:
+        gatherer = Gatherer(from_queue(queue), linger=0.05, max_size=500, ready=lambda: not queue.empty())
+        batch = await gatherer.rest(await gatherer.first())
+    finally:
+        loop.set_task_factory(None)
+    assert batch == list(range(100))
+    assert len(tasks) == 1  # the one wait, after the queue ran dry
+    gatherer.close()

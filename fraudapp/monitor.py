@@ -1,0 +1,80 @@
+"""Faust's Prometheus sensor hooks at a fraction of their cost per message and event.
+
+faust-streaming 0.15.3's `PrometheusMonitor` runs, for every message and every event of
+every stage, the base `Monitor`'s bookkeeping (running totals, per-message timestamps,
+deques, a stream and task lookup by weak reference) and looks its metrics' label children
+up by name (`labels(...)`, which also normalises the stream's label with a regular
+expression per event). Measured on this machine: ~19 µs per message through the four hot
+hooks. fraudapp reads none of the base bookkeeping; the series on /metrics (the dashboard's
+`faust_messages_received_per_topic_total`, `faust_events_runtime_ms`,
+`faust_topic_partition_end_offset`, ...) stay the same, with label children kept per topic,
+partition and stream. Checked against faust-streaming 0.15.3 and prometheus-client 0.26 (fraudapp/upstream.py).
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import Any
+
+from faust.sensors.prometheus import PrometheusMonitor
+
+
+class FraudMonitor(PrometheusMonitor):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._per_topic: dict[str, Any] = {}
+        self._per_partition: dict[Any, Any] = {}
+        self._end_offsets: dict[Any, Any] = {}
+        self._per_stream: dict[Any, Any] = {}
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        m = self._metrics
+        m.messages_received.inc()
+        m.active_messages.inc()
+        child = self._per_topic.get(tp.topic)
+        if child is None:
+            child = self._per_topic[tp.topic] = m.messages_received_per_topics.labels(topic=tp.topic)
+        child.inc()
+        child = self._per_partition.get(tp)
+        if child is None:
+            child = self._per_partition[tp] = m.messages_received_per_topics_partition.labels(
+                topic=tp.topic, partition=tp.partition
+            )
+        child.set(offset)
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        self._metrics.active_messages.dec()
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> dict[str, float]:
+        m = self._metrics
+        m.total_events.inc()
+        m.total_active_events.inc()
+        child = self._per_stream.get(stream)
+        if child is None:
+            child = self._per_stream[stream] = m.total_events_per_stream.labels(
+                stream=f"stream.{self._stream_label(stream)}.events"
+            )
+        child.inc()
+        return {"time_in": monotonic()}
+
+    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any,
+                            state: dict[str, float] | None = None) -> None:  # fmt: skip
+        m = self._metrics
+        m.total_active_events.dec()
+        if state is not None:
+            m.events_runtime_latency.observe((monotonic() - state["time_in"]) * 1000.0)
+
+    def track_tp_end_offset(self, tp: Any, offset: int) -> None:
+        child = self._end_offsets.get(tp)
+        if child is None:
+            child = self._end_offsets[tp] = self._metrics.topic_partition_end_offset.labels(
+                topic=tp.topic, partition=tp.partition
+            )
+        child.set(offset)
+
+    def _clear_partition_related_metrics(self) -> None:
+        # upstream removes the topics' and partitions' label children at a rebalance: new ones then
+        self._per_topic.clear()
+        self._per_partition.clear()
+        self._end_offsets.clear()
+        super()._clear_partition_related_metrics()
