@@ -71,6 +71,7 @@ def entry_key(kind: str, value: str) -> str:
     return f"{kind}:{normalise_value(kind, value)}"
 
 
+@lru_cache(maxsize=65536)  # once per address, not per click: building a network costs ~5 µs
 def _near_network(ip: IPAddress) -> str:
     prefix = NEAR_PREFIX_V4 if ip.version == 4 else NEAR_PREFIX_V6
     return ipaddress.ip_network(f"{ip}/{prefix}", strict=False).compressed

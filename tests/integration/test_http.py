@@ -221,9 +221,11 @@ def test_blacklist_add_get_page_delete(api: Api) -> None:
     assert status == 400 and answer["errors"][0]["index"] == 0
 
     for w in (api.admin, api.plain):
+        # (the six may be applied in more than one batch: wait for each one asserted on)
         wait_for(lambda w=w: call(w, "GET", f"/blacklist/bl-{run}-4")[0] == 200, 10, "entry visible on every worker")
-        status, entry = call(w, "GET", "/blacklist/10.99.0.0/16")
-        assert status == 200 and entry["kind"] == "cidr" and entry["expires_at"] is not None and entry["active"]
+        status, entry = wait_for(lambda w=w: (r := call(w, "GET", "/blacklist/10.99.0.0/16"))[0] == 200 and r, 10,
+                                 "the range visible on every worker")
+        assert entry["kind"] == "cidr" and entry["expires_at"] is not None and entry["active"]
     status, page = call(api.plain, "GET", "/blacklist?kind=device&limit=2&offset=0")
     assert status == 200 and page["limit"] == 2 and len(page["entries"]) == 2 and page["total"] >= 5
     status, rest = call(api.plain, "GET", "/blacklist?kind=device&limit=1000&offset=2")
