@@ -9,15 +9,17 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from fraudapp.upstream import require_checked_releases
+from fraudapp.runtime.versions import require_checked_releases
 
 require_checked_releases()  # before the fixes below patch what they were checked against
 
 import faust
 
-from fraudapp import eos, lastresort, transport
-from fraudapp.eos import events  # noqa: F401 - the agents' event loop (re-exported)
-from fraudapp.membership import StaticMemberAssignor
+from fraudapp import lastresort
+from fraudapp.runtime import consumer as consumer_fixes
+from fraudapp.runtime import exactly_once as eos
+from fraudapp.runtime.assignor import StaticMemberAssignor
+from fraudapp.runtime.exactly_once import events  # noqa: F401 - the agents' event loop (re-exported)
 from fraudapp.settings import Settings
 from fraudapp.topics import declare
 
@@ -27,7 +29,7 @@ CLEAN_MARKER = ".clean-shutdown"
 
 
 class FraudApp(faust.App):
-    """faust.App with the exactly-once fixes of fraudapp.eos and crash-safe local table state.
+    """faust.App with the exactly-once fixes of fraudapp.runtime.exactly_once and crash-safe local table state.
 
     Under exactly_once, RocksDB is written at once while the changelog and the input
     offsets commit together later, so a worker that dies leaves its local tables ahead of
@@ -36,12 +38,12 @@ class FraudApp(faust.App):
     them from the (read_committed) changelogs, as Kafka Streams does under EOS.
     """
 
-    fetch_max_wait_ms: int = transport.UPSTREAM_FETCH_MAX_WAIT_MS
+    fetch_max_wait_ms: int = consumer_fixes.UPSTREAM_FETCH_MAX_WAIT_MS
 
     def _new_transport(self) -> Any:
         base = faust.transport.by_url(self.conf.broker_consumer[0])
         if self.conf.processing_guarantee.value != EXACTLY_ONCE:
-            return transport.transport_class(base)(self.conf.broker_consumer, self)
+            return consumer_fixes.transport_class(base)(self.conf.broker_consumer, self)
         return eos.transport_class(base)(self.conf.broker_consumer, self)
 
     def _new_producer(self) -> Any:

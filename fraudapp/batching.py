@@ -8,14 +8,13 @@ its outputs straight to the producer.
 
 At-least-once holds: `batches` acks a batch only after the agent is done with it, and
 Faust flushes the producer before it commits offsets. Under exactly_once a batch holds
-events of one partition and runs inside the commit gate (`fraudapp.eos.event_batches`);
+events of one partition and runs inside the commit gate (`fraudapp.runtime.exactly_once.event_batches`);
 its outputs and changelog records go to that partition's transactional producer in one
-go (`fraudapp.eos.send_in_transaction`), so that they join that partition's transaction.
+go (`fraudapp.runtime.exactly_once.send_in_transaction`), so that they join that partition's transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
@@ -31,98 +30,23 @@ from rocksdict import WriteBatch
 
 from fraudapp import metrics
 from fraudapp.pipeline import pack, partition_of
+from fraudapp.runtime.exactly_once import event_batches, send_in_transaction
+from fraudapp.runtime.stores import partition_db, stored_items
+from fraudapp.runtime.streams import BATCH_MAX, Gatherer, queued
 
 log = logging.getLogger(__name__)
 
-BATCH_MAX = 500
 
 EventT = faust.types.EventT
 K = TypeVar("K")
 V = TypeVar("V")
 
 
-class Gatherer:
-    """Gathers a stream's events into batches of up to `max_size`.
-
-    Faust hands events to a stream one at a time, so a batch forms only if the stage
-    lingers for more. An event that finds the stage idle is handled at once; while events
-    keep coming (the previous batch held more than one), a batch lingers up to `linger`
-    seconds for company, which bounds the latency batching adds per stage. Only the wait
-    for an event that has not arrived yet runs as a task (`_pending`), since only that wait
-    needs a timeout; an event already queued (`ready()`) is taken directly: a task and an
-    `asyncio.wait` per event cost ~35 µs (bench/README.md)."""
-
-    def __init__(self, events: Any, linger: float, max_size: int = BATCH_MAX,
-                 ready: Callable[[], bool] | None = None) -> None:  # fmt: skip
-        self.linger = linger
-        self.max_size = max_size
-        self._upstream = events.__aiter__()
-        self._ready = ready or (lambda: False)
-        self._pending: asyncio.Future[EventT] | None = None
-        self._busy = False
-        self.ended = False
-
-    def _next(self) -> asyncio.Future[EventT]:
-        if self._pending is None:
-            self._pending = asyncio.ensure_future(self._upstream.__anext__())
-        return self._pending
-
-    async def first(self) -> EventT | None:
-        """Wait for the next event (None: the stream ended)."""
-        if self.ended:
-            return None
-        try:
-            if self._pending is None:  # no timeout here: no task either
-                return await self._upstream.__anext__()
-            return await self._pending
-        except StopAsyncIteration:
-            self.ended = True
-            return None
-        finally:
-            self._pending = None
-
-    async def rest(self, first: EventT) -> list[EventT]:
-        """`first` and the events that follow it, lingering only while the stage is busy."""
-        loop = asyncio.get_running_loop()
-        gathered = [first]
-        deadline = loop.time() + (self.linger if self._busy else 0.0)
-        while len(gathered) < self.max_size:
-            try:
-                if self._pending is None and self._ready():
-                    gathered.append(await self._upstream.__anext__())
-                    continue
-                pending = self._next()
-                if not pending.done():
-                    # an idle stage still gives a queued event one loop turn to arrive
-                    await asyncio.wait((pending,), timeout=max(deadline - loop.time(), 0.0))
-                    if not pending.done():
-                        break
-                self._pending = None
-                gathered.append(pending.result())
-            except StopAsyncIteration:
-                self.ended = True
-                break
-        self._busy = len(gathered) > 1
-        return gathered
-
-    def close(self) -> None:
-        if self._pending is not None:
-            self._pending.cancel()
-
-
-def queued(stream: faust.StreamT) -> Callable[[], bool]:
-    """Is an event of `stream` already waiting in its channel's queue?"""
-    queue = getattr(stream.channel, "queue", None)
-    return (lambda: not queue.empty()) if queue is not None else (lambda: False)
-
-
 async def batches(stream: faust.StreamT, linger: float) -> AsyncIterator[list[EventT]]:
     """Events of the stream in batches (`Gatherer`), acked only after the agent has handled
-    their batch (at-least-once). Under exactly_once: `fraudapp.eos.event_batches`."""
+    their batch (at-least-once). Under exactly_once: `fraudapp.runtime.exactly_once.event_batches`."""
     if stream.app.in_transaction:
-        # one partition per batch, inside the commit gate (fraudapp/eos.py)
-        from fraudapp.eos import event_batches
-
+        # one partition per batch, inside the commit gate (fraudapp/runtime/exactly_once.py)
         async for batch in event_batches(stream, linger, BATCH_MAX):
             yield batch
         return
@@ -203,10 +127,8 @@ class TableCache(Generic[K, V]):
         if self.db is None:
             yield from self.table.items()
             return
-        offset_key = getattr(self.table.data, "offset_key", None)  # Faust's own bookkeeping key
-        for raw_key, raw_value in self.db.items():
-            if raw_key != offset_key:
-                yield orjson.loads(raw_key), orjson.loads(raw_value)
+        for raw_key, raw_value in stored_items(self.table, self.db):
+            yield orjson.loads(raw_key), orjson.loads(raw_value)
 
     def put(self, key: K, value: V) -> None:
         self.values[key] = value
@@ -241,13 +163,6 @@ class TableCache(Generic[K, V]):
             self.db.write(batch)
         self.dirty.clear()
         self.values.clear()
-
-
-def partition_db(table: faust.Table, partition: int) -> Any | None:
-    """The rocksdict database of one partition of `table`, or None on other stores."""
-    store = table.data
-    open_db = getattr(store, "_db_for_partition", None)  # faust.stores.rocksdb.Store
-    return open_db(partition) if open_db is not None and getattr(store, "use_rocksdict", False) else None
 
 
 # A pack stays far below Kafka's default 1 MB record limit.
@@ -308,8 +223,6 @@ class Outbox:
             return
         metrics.count_sent(self.app.monitor, Counter(record[0] for record in produced))
         if self.app.in_transaction:
-            from fraudapp.eos import send_in_transaction
-
             futures = await send_in_transaction(self.app, produced)
         else:
             # Awaiting only queues a record; Faust flushes the producer before each offset

@@ -7,6 +7,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from fraudapp.runtime.stores import open_dbs
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -86,10 +88,10 @@ def estimate_keys(table: Any) -> int:
 
 def rocksdb_property(table: Any, prop: str) -> int | None:
     """An integer RocksDB property summed over the table's open partitions (None: not RocksDB)."""
-    dbs = getattr(table.data, "_dbs", None)
+    dbs = open_dbs(table)
     if dbs is None:
         return None
-    return sum(int(db.property_int_value(prop) or 0) for db in list(dbs.values()))
+    return sum(int(db.property_int_value(prop) or 0) for db in dbs.values())
 
 
 def rocksdb_memory_of(table: Any) -> dict[str, int]:

@@ -71,7 +71,7 @@ class Settings:
     )
     fetch_max_wait_ms: int = _doc(
         "how long the broker may hold a fetch that finds no records, ms (Faust's 1,500 stalled the stages, "
-        "fraudapp/transport.py, fix 5)",
+        "fraudapp/runtime/consumer.py, fix 5)",
         default=100,
     )
     log_level: str = _doc("root log level", default="WARNING")

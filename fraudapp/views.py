@@ -30,7 +30,7 @@ from faust.web import Request, Response, View
 
 from fraudapp import metrics, tables
 from fraudapp.app import app, settings, topics
-from fraudapp.monitor import FraudMonitor
+from fraudapp.runtime.sensors import FraudMonitor
 from fraudapp.state.blacklist_index import KINDS, entry_key
 from fraudapp.state.sliding import DeviceWindows
 from fraudapp.stats import VerdictStats

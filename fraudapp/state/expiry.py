@@ -27,6 +27,8 @@ from typing import Any, Protocol
 import faust
 import orjson
 
+from fraudapp.runtime.stores import offset_key, open_dbs
+
 log = logging.getLogger(__name__)
 
 # (key, value) -> event time after which the key may be deleted
@@ -133,12 +135,12 @@ class PartitionSweeper:
         )  # fmt: skip
 
     def _db(self, partition: int) -> Any:
-        dbs = getattr(self.table.data, "_dbs", None)
+        dbs = open_dbs(self.table)
         return None if dbs is None else dbs.get(partition)
 
     def _items_from(self, partition: int, cursor: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         store = self.table.data
-        if getattr(store, "_dbs", None) is None:
+        if open_dbs(self.table) is None:
             # memory store (unit tests): one dict for all partitions
             items = sorted((orjson.dumps(k), orjson.dumps(v)) for k, v in store.items())
             yield from ((k, v) for k, v in items if cursor is None or k > cursor)
@@ -153,10 +155,10 @@ class PartitionSweeper:
             it.seek(cursor)
             if it.valid() and it.key() == cursor:
                 it.next()
-        offset_key = getattr(store, "offset_key", b"__faust\x00offset__")
+        skip = offset_key(self.table)
         while it.valid():
             key = it.key()
-            if key != offset_key:
+            if key != skip:
                 yield key, it.value()
             it.next()
 

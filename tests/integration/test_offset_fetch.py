@@ -4,7 +4,7 @@ until the coordinator has written the transaction's markers, which it does after
 `commit_transaction` has returned. Whoever resumes from the fetched offsets right after a
 commit may read the previous ones. If this test fails, the window has closed (a newer
 aiokafka asking for stable offsets, or a broker that answers only after the markers), and
-fix 7 (`fraudapp.transport.behind_floor`) may go."""
+fix 7 (`fraudapp.runtime.consumer.behind_floor`) may go."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from fraudapp.eos import SourcePartitionTransactions
+from fraudapp.runtime.exactly_once import SourcePartitionTransactions
 
 APP = "app"
 TOPICS = ("clicks", "clicks-by-device", "device-clicks-changelog")

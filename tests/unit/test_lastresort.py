@@ -16,8 +16,8 @@ from aiokafka.errors import ProducerFenced
 
 from fraudapp import lastresort
 from fraudapp.app import FraudApp
-from fraudapp.eos import EOSConsumer
-from fraudapp.transport import ConsumerThread
+from fraudapp.runtime.consumer import ConsumerThread
+from fraudapp.runtime.exactly_once import EOSConsumer
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from fraudapp.eos import CHANGELOG_QUIET, changelog_read_to_end
+from fraudapp.runtime.exactly_once import CHANGELOG_QUIET, changelog_read_to_end
 
 Q = CHANGELOG_QUIET
 

@@ -8,7 +8,7 @@ expression per event). Measured on this machine: ~19 µs per message through the
 hooks. fraudapp reads none of the base bookkeeping; the series on /metrics (the dashboard's
 `faust_messages_received_per_topic_total`, `faust_events_runtime_ms`,
 `faust_topic_partition_end_offset`, ...) stay the same, with label children kept per topic,
-partition and stream. Checked against faust-streaming 0.15.3 and prometheus-client 0.26 (fraudapp/upstream.py).
+partition and stream. Checked against faust-streaming 0.15.3 and prometheus-client 0.26 (fraudapp/runtime/versions.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The faust-streaming and aiokafka releases fraudapp's fixes of their internals were checked
-against (fraudapp/transport.py, eos.py, monitor.py, membership.py and the store reads in
+against (fraudapp/runtime/consumer.py, eos.py, monitor.py, membership.py and the store reads in
 batching.py, state/expiry.py): a worker on any other release refuses to start, in one line,
 rather than run fixes whose premises nobody has checked.
 
@@ -36,4 +36,4 @@ def require_checked_releases() -> None:
     if wrong:
         wanted = ", ".join(f"{name} {' or '.join(releases)}" for name, releases in CHECKED.items())
         raise SystemExit(f"fraudapp: its runtime fixes were checked against {wanted}, not {', '.join(wrong)} "
-                         "(fraudapp/upstream.py says how to check a new release)")
+                         "(fraudapp/runtime/versions.py says how to check a new release)")

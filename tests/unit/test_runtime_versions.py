@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError
 
 import pytest
 
-from fraudapp import upstream
+from fraudapp.runtime import versions as upstream
 
 
 def test_the_installed_releases_are_the_checked_ones() -> None:

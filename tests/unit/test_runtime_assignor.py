@@ -1,4 +1,4 @@
-"""A static member that rejoins on another URL keeps working (fraudapp.membership)."""
+"""A static member that rejoins on another URL keeps working (fraudapp.runtime.assignor)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
 
 from fraudapp.app import app
-from fraudapp.membership import StaticMemberAssignor
+from fraudapp.runtime.assignor import StaticMemberAssignor
 
 
 def cached_assignment(url: str) -> ConsumerProtocolMemberAssignment:
@@ -28,7 +28,7 @@ def test_rejoined_static_member_accepts_its_cached_assignment(same_url: bool, ca
     assert isinstance(assignor, StaticMemberAssignor)
     current = str(assignor._url)
     url = current if same_url else "http://old-host:6099"
-    with caplog.at_level(logging.WARNING, logger="fraudapp.membership"):
+    with caplog.at_level(logging.WARNING, logger="fraudapp.runtime.assignor"):
         assignor.on_assignment(cached_assignment(url))  # upstream: AssertionError when moved
     assert assignor.assigned_actives() == set()
     assert ("old-host:6099" in caplog.text) is (not same_url)

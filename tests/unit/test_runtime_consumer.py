@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiokafka.structs import TopicPartition as TP
 
-from fraudapp.transport import (
+from fraudapp.runtime.consumer import (
     REREAD_AFTER,
     STOP_WAIT,
     Consumer,
@@ -296,7 +296,7 @@ def test_a_stop_waits_for_running_events_only_and_ends_the_cleared_ones_uncommit
 def test_the_worker_consumer_fetch_waits_the_apps_time_not_fausts() -> None:
     """Fix 5: Faust hard-codes a 1.5 s fetch wait, which stalled the stages."""
     from fraudapp.app import app, settings
-    from fraudapp.transport import UPSTREAM_FETCH_MAX_WAIT_MS
+    from fraudapp.runtime.consumer import UPSTREAM_FETCH_MAX_WAIT_MS
 
     async def build() -> int:
         consumer = app.consumer._thread._create_worker_consumer(app.transport)

@@ -92,7 +92,8 @@ from faust.transport.consumer import TransactionManager
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types.tuples import ack_lock
 
-from fraudapp import transport
+from fraudapp.runtime import consumer as consumer_fixes
+from fraudapp.runtime.streams import Gatherer, queued
 
 log = logging.getLogger(__name__)
 
@@ -442,7 +443,7 @@ def _member_id(app: faust.App) -> str | None:
     return getattr(coordinator, "member_id", None)
 
 
-class EOSConsumerThread(transport.ConsumerThread):
+class EOSConsumerThread(consumer_fixes.ConsumerThread):
     async def _highwaters(self, partitions: Any) -> Mapping[Any, int]:
         # read_committed end offsets from the broker: the last stable offsets (upstream
         # returns the value cached from the last fetch, None before the first one)
@@ -465,7 +466,7 @@ def changelog_read_to_end(
     return queue_empty and since is not None and now - since >= CHANGELOG_QUIET
 
 
-class EOSConsumer(transport.Consumer):
+class EOSConsumer(consumer_fixes.Consumer):
     """Commits what the agents finished, before a rebalance takes partitions away too;
     never commits an event it did not process."""
 
@@ -473,9 +474,9 @@ class EOSConsumer(transport.Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # offsets of this worker's committed transactions (transport fix 7)
+        # offsets of this worker's committed transactions (consumer fix 7)
         self._own_commits: dict[Any, int] = {}
-        # per assigned partition: the seek count its records must reach (transport fix 6)
+        # per assigned partition: the seek count its records must reach (consumer fix 6)
         self._seek_floor: dict[Any, int] = {}
 
     def committed_floor(self) -> Mapping[Any, int]:
@@ -605,7 +606,7 @@ class EOSConsumer(transport.Consumer):
 
 def is_stale(app: faust.App, message: Any) -> bool:
     """Fetched before the last rebalance (its partition was sought back since)."""
-    return transport.fetched_before(message, app.consumer_generation_id)
+    return consumer_fixes.fetched_before(message, app.consumer_generation_id)
 
 
 def drop(message: Any) -> None:
@@ -620,7 +621,7 @@ def transport_class(base: type) -> type:
     attrs: dict[str, Any] = {"TransactionManager": SourcePartitionTransactions}
     if issubclass(base, aiokafka_driver.Transport):
         attrs["Consumer"] = EOSConsumer
-    return transport.transport_class(base, **attrs)
+    return consumer_fixes.transport_class(base, **attrs)
 
 
 def install_on_producer(producer: Any) -> None:
@@ -650,7 +651,7 @@ def _usable(app: faust.App, event: faust.types.EventT) -> bool:
     message = event.message
     if message.acked or is_stale(app, message) or processed.done(message) or not sought_before(app, message):
         # dropped at a rebalance while it waited, delivered again, or fetched before its
-        # partition's seek (transport fix 6): the seek brings it again if it is due
+        # partition's seek (consumer fix 6): the seek brings it again if it is due
         if trace.path:
             trace.write("skip", event=f"{message.topic}:{message.partition}:{message.offset}",
                         acked=message.acked, stale=is_stale(app, message), done=processed.done(message))
@@ -661,10 +662,10 @@ def _usable(app: faust.App, event: faust.types.EventT) -> bool:
 
 def sought_before(app: faust.App, message: Any) -> bool:
     """Was the message fetched after the last seek of its partition, and that seek made
-    since the partition was assigned? (transport fix 6)"""
+    since the partition was assigned? (consumer fix 6)"""
     consumer = app.consumer
-    return transport.fetched_after_last_seek(
-        transport.seek_stamps.get(message), consumer._thread.seeks[message.tp], consumer.seek_floor(message.tp)
+    return consumer_fixes.fetched_after_last_seek(
+        consumer_fixes.seek_stamps.get(message), consumer._thread.seeks[message.tp], consumer.seek_floor(message.tp)
     )
 
 
@@ -679,8 +680,6 @@ async def event_batches(
     event, so that the records the agent sends for it go into that partition's
     transaction. (Faust hands over the partitions of a topic round-robin, so consecutive
     events rarely share a partition.)"""
-    from fraudapp.batching import Gatherer, queued
-
     app = stream.app
     stream.enable_acks = False
     gatherer = Gatherer(stream.events(), linger, max_size, ready=queued(stream))

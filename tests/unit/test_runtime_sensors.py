@@ -10,7 +10,7 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 from prometheus_client import CollectorRegistry
 
-from fraudapp.monitor import FraudMonitor
+from fraudapp.runtime.sensors import FraudMonitor
 
 
 class Stream:

@@ -14,7 +14,8 @@ import pytest
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
-from fraudapp import eos, transport
+from fraudapp.runtime import consumer as transport
+from fraudapp.runtime import exactly_once as eos
 
 TOPIC = "t-clicks-by-session"
 GENERATION = 2
