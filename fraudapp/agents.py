@@ -1,7 +1,7 @@
 """Agents: thin glue from topics to state, rules and outputs.
 
   clicks ──check_devices──▶ by_click_id ──check_duplicates──▶ by_session ──judge_clicks──▶ verdicts
-     │ bad input → clicks-dlq                                               └─▶ by_scope ──raise_alerts──▶ fraud-alerts
+     │ bad input → clicks-dlq                                               └─▶ by_scope ──raise_alerts──▶ fraud-alerts  (alert_stage.py)
   blacklist-updates ──apply_blacklist_updates──▶ blacklist (global table, every worker)
 
 Each stage owns the state keyed like its input topic, adds its features to the in-flight
@@ -29,16 +29,13 @@ from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
 from fraudapp.state.expiry import PartitionSweeper
 from fraudapp.state.sliding import DedupEntry, DeviceWindows, SessionUrlWindows
-from fraudapp.state.streamtime import MultiTopicStreamTime
+from fraudapp.state.streamtime import MultiTopicStreamTime, Watermarks
 from fraudapp.validate import Rejection, parse_click
 
 s = settings
 # How long a busy stage waits for more events; bounds the latency batching adds per stage.
 BATCH_LINGER = s.batch_linger_ms / 1000
 SOURCE_HEADER = "fraudapp-source"
-# A click stamped far in the future must not advance stream time and expire everyone's
-# state: watermarks never run further than this ahead of the wall clock.
-MAX_FUTURE_SKEW = 300.0
 
 datacenter = load_datacenter_ranges(s.datacenter_ranges_path) if s.datacenter_ranges_path else None
 
@@ -48,34 +45,6 @@ alert_policy = alert_rule.AlertPolicy(
     fraud_ratio=s.alert_fraud_ratio,
     grace_seconds=s.alert_grace_seconds,
 )
-
-
-class Watermarks:
-    """Newest event time seen per partition of one stage (stream time)."""
-
-    def __init__(self) -> None:
-        self._max: dict[int, float] = {}
-        self._last_event_wall: dict[int, float] = {}
-
-    def advance(self, partition: int, ts: float) -> float:
-        now = time.time()
-        ts = min(ts, now + MAX_FUTURE_SKEW)
-        current = self._max.get(partition, ts)
-        current = max(current, ts)
-        self._max[partition] = current
-        self._last_event_wall[partition] = now
-        return current
-
-    def idle(self, partition: int, idle_seconds: float) -> float:
-        """Stream time of a partition that may have gone quiet: after `idle_seconds`
-        without events, the wall clock stands in for it (so the last windows close). Only
-        for this call: events that come later with older times (a backlog, a replay, or
-        one judged click at a time under exactly_once) are judged by their event time."""
-        now = time.time()
-        current = self._max.get(partition, 0.0)
-        if now - self._last_event_wall.get(partition, 0.0) > idle_seconds:
-            current = max(current, now)
-        return current
 
 
 # A device's value serves click_spam and its own share of session_url_repeat.
@@ -90,7 +59,7 @@ session_sweeper = PartitionSweeper(
     tables.session_url_clicks,
     lambda _k, v: SessionUrlWindows.json_expires_at(v, s.session_url_window_seconds, s.lateness_seconds),
 )
-dedup_marks, session_marks, alert_marks = Watermarks(), Watermarks(), Watermarks()
+dedup_marks, session_marks = Watermarks(), Watermarks()
 # clicks and clicks-by-device feed the same device windows: see state/streamtime.py
 device_clock = MultiTopicStreamTime(topics.device_input.topics, idle_seconds=max(60.0, s.lateness_seconds))
 
@@ -263,82 +232,6 @@ def record_verdict_metrics(verdict: dict[str, Any], received_at: float, now: flo
             metrics.fraud_types.labels(fraud_type).inc()
     metrics.decision_latency.observe(max(0.0, now - verdict["ts"]))
     metrics.processing_latency.observe(max(0.0, now - received_at))
-
-
-@app.agent(topics.alert_scopes)
-async def raise_alerts(stream: faust.StreamT[bytes]) -> None:
-    """Count judged clicks per campaign/publisher window; alert once when a window closes."""
-    outbox = Outbox(app)
-    async for batch in batches(stream, BATCH_LINGER):
-        for partition, group in by_partition(batch).items():
-            with in_partition_of(group[-1]):
-                states: TableCache[str, dict[str, Any]] = TableCache(
-                    tables.alert_windows, _alert_state, _same, partition, outbox
-                )
-                watermark = 0.0
-                for event in group:
-                    record = orjson.loads(event.value)
-                    if "tick" in record:
-                        watermark = max(watermark, alert_marks.idle(partition, alert_policy.grace_seconds))
-                        continue
-                    start, partial = alert_rule.decode_partial(record)
-                    scope = event.key.decode()
-                    state = states.get(scope)
-                    alert_rule.aggregate_partial(state, start, partial)
-                    states.put(scope, state)
-                    watermark = max(watermark, alert_marks.advance(partition, partial.newest_ts))
-                states.flush()
-                alert_closer.maybe_close(partition, watermark, states, outbox)
-        await outbox.flush()
-
-
-def _alert_state(raw: dict[str, Any] | None) -> dict[str, Any]:
-    return raw or alert_rule.initialize()
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-class AlertCloser:
-    """Closes due alert windows of a partition, at most once per `every_seconds`; the alerts
-    and the windows' new state go out with the batch (`outbox`), in its transaction."""
-
-    def __init__(self, every_seconds: float = 0.5) -> None:
-        self.every_seconds = every_seconds
-        self._next_run: dict[int, float] = {}
-
-    def maybe_close(self, partition: int, watermark: float, states: TableCache[str, dict[str, Any]],
-                    outbox: Outbox) -> None:  # fmt: skip
-        now = time.monotonic()
-        if now < self._next_run.get(partition, 0.0):
-            return
-        self._next_run[partition] = now + self.every_seconds
-        for scope, state in states.stored_items():
-            before = (len(state["open"]), len(state["closed"]))
-            raised = alert_rule.close(state, scope, watermark, alert_policy)
-            for alert in raised:
-                outbox.add(topics.alerts, alert["id"].encode(), orjson.dumps(alert))
-                metrics.alerts.labels(alert["scope"]).inc()
-            if alert_rule.is_empty(state):
-                states.delete(scope)
-            elif (len(state["open"]), len(state["closed"])) != before:
-                states.put(scope, state)
-        states.flush()
-
-
-alert_closer = AlertCloser()
-
-
-@app.timer(interval=1.0)
-async def tick_alert_windows() -> None:
-    """A tick into each alert partition this worker owns, so that quiet windows close."""
-    name = topics.alert_scopes.get_topic_name()
-    for tp in app.assignor.assigned_actives():
-        if tp.topic == name:
-            await topics.alert_scopes.send(
-                key=b"__tick__", value=orjson.dumps({"tick": time.time()}), partition=tp.partition
-            )
 
 
 @app.agent(topics.blacklist_updates)

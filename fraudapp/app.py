@@ -188,4 +188,4 @@ async def lift_root_log_level() -> None:
     root.setLevel(max(root.level, min(levels)))
 
 # Registration: these modules declare topics, tables, agents and views on `app`.
-from fraudapp import agents, views  # noqa: F401
+from fraudapp import agents, alert_stage, views  # noqa: F401

@@ -93,11 +93,11 @@ def test_future_event_times_are_capped() -> None:
 def test_idle_wall_clock_does_not_stick(monkeypatch) -> None:
     """A quiet alert partition closes its windows by wall clock, but clicks of an old window
     that arrive afterwards are judged by their own event time (not closed on arrival)."""
-    from fraudapp import agents
+    from fraudapp.state import streamtime
 
     now = [10_000.0]
-    monkeypatch.setattr(agents.time, "time", lambda: now[0])
-    marks = agents.Watermarks()
+    monkeypatch.setattr(streamtime.time, "time", lambda: now[0])
+    marks = streamtime.Watermarks()
     assert marks.idle(0, 5.0) == 10_000.0  # never had an event: the wall clock stands in
     assert marks.advance(0, 9_700.0) == 9_700.0  # a window five minutes old stays open
     now[0] += 1
