@@ -1,4 +1,4 @@
-"""transport.py: partitions without a committed offset restart at their beginning, not
+"""fraudapp/runtime/consumer.py: partitions without a committed offset restart at their beginning, not
 wherever the fetcher had got to before the rebalance (the records fetched in between
 were dropped by Faust, and aiokafka's seek_to_committed leaves such partitions alone)."""
 
