@@ -3,7 +3,7 @@
     python bench/profile_worker.py -n 20000            # verdicts/s + py-spy top frames
     python bench/profile_worker.py -n 20000 --no-profile
 
-Starts its own broker on free ports, produces `fraudapp.benchmark.traffic.generate(n)`,
+Starts its own broker on free ports, produces `fraudapp.tooling.benchmark.traffic.generate(n)`,
 runs `faust -A fraudapp worker` (under `py-spy record` unless --no-profile) until every
 verdict is out, then stops everything it started. Prints verdicts/s from the first to the
 last verdict, CPU seconds of the worker, and the hottest frames (own and cumulative).
@@ -24,11 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from fraudapp import localkafka
-from fraudapp.benchmark import kafkaio
-from fraudapp.benchmark.harness import free_port
-from fraudapp.benchmark.procs import Proc, Sampler
-from fraudapp.benchmark.traffic import generate
+from fraudapp.tooling import localkafka
+from fraudapp.tooling.benchmark import kafkaio
+from fraudapp.tooling.benchmark.harness import free_port
+from fraudapp.tooling.benchmark.procs import Proc, Sampler
+from fraudapp.tooling.benchmark.traffic import generate
 
 BIN = Path(sys.executable).parent
 

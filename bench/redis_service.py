@@ -4,7 +4,7 @@ Each POST /click (one click JSON) costs one Redis round trip (a non-transactiona
 pipeline): sliding device window as a sorted set (ZREMRANGEBYSCORE, ZCOUNT, ZADD,
 EXPIRE), dedup as SET NX EX, the session/url window as another sorted set, blacklist
 SISMEMBERs (CIDR ranges are checked in memory: Redis has no range lookup). The answer is
-the verdict. No Kafka: a concurrent HTTP client drives it (fraudapp.benchmark.harness).
+the verdict. No Kafka: a concurrent HTTP client drives it (fraudapp.tooling.benchmark.harness).
 
     python bench/redis_service.py --port 8080 --redis-port 6379 --blacklist entries.json
 """

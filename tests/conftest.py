@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudapp import localkafka
+from fraudapp.tooling import localkafka
 
 _TESTS = Path(__file__).parent
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from fraudapp.benchmark.harness import BENCH_DIR, SYSTEMS, Config, Progress, bench, markdown, run_meta
+from fraudapp.tooling.benchmark.harness import BENCH_DIR, SYSTEMS, Config, Progress, bench, markdown, run_meta
 
 
 def _systems(text: str) -> tuple[str, ...]:
@@ -98,7 +98,7 @@ def command(quick: bool, n: int | None, systems: str, latency_systems: str | Non
     cluster = None
     try:
         if broker is None:
-            from fraudapp import localkafka
+            from fraudapp.tooling import localkafka
 
             port, cport = localkafka.free_port(), localkafka.free_port()
             while cport == port:
@@ -122,7 +122,7 @@ def command(quick: bool, n: int | None, systems: str, latency_systems: str | Non
         else:
             shutil.rmtree(work, ignore_errors=True)
     if state:
-        from fraudapp.benchmark.statebench import state_markdown
+        from fraudapp.tooling.benchmark.statebench import state_markdown
 
         text = state_markdown(doc)
     else:
@@ -145,7 +145,7 @@ def command(quick: bool, n: int | None, systems: str, latency_systems: str | Non
 
 def _state_run(keys: int, partitions: int, workers: tuple[int, ...], bootstrap: str, progress: Progress,
                work: Path) -> dict[str, Any]:  # fmt: skip
-    from fraudapp.benchmark.statebench import StateBench, StateConfig, state_doc
+    from fraudapp.tooling.benchmark.statebench import StateBench, StateConfig, state_doc
 
     cfg = StateConfig(keys=keys, partitions=partitions, workers=workers)
     work.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,8 @@ from typing import Any
 import click
 
 from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
-from fraudapp.processes import stop_process_group
 from fraudapp.settings import Settings
+from fraudapp.tooling.processes import stop_process_group
 
 FAUST = str(Path(sys.executable).with_name("faust"))
 
@@ -72,9 +72,9 @@ class Worker:
 
 
 async def _traffic(traffic: Any, kafka: KafkaTarget, settings: Settings, rate: float, quiet: bool) -> list[dict]:
-    from fraudapp.simulation.display import LiveProgress
-    from fraudapp.simulation.kafkaio import SimTopics, VerdictWatcher, ensure_topics
-    from fraudapp.simulation.runner import run_traffic
+    from fraudapp.tooling.simulation.display import LiveProgress
+    from fraudapp.tooling.simulation.kafkaio import SimTopics, VerdictWatcher, ensure_topics
+    from fraudapp.tooling.simulation.runner import run_traffic
 
     topics = SimTopics.from_settings(settings)
     await ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
@@ -109,9 +109,9 @@ def command(duration: float, rate: float, seed: int, mix: str | None, broker: st
     started is stopped at the end, also on Ctrl-C."""
     from fraudapp.commands.evaluate import load_outputs, print_report
     from fraudapp.commands.simulate import build_traffic
-    from fraudapp.evaluation import evaluate, index_outputs
-    from fraudapp.simulation.kafkaio import SimTopics, SimulationError, ensure_topics
-    from fraudapp.simulation.runner import write_jsonl
+    from fraudapp.tooling.evaluation import evaluate, index_outputs
+    from fraudapp.tooling.simulation.kafkaio import SimTopics, SimulationError, ensure_topics
+    from fraudapp.tooling.simulation.runner import write_jsonl
 
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C does
     tmp = Path(tempfile.mkdtemp(prefix="fraudapp-demo-"))
@@ -120,7 +120,7 @@ def command(duration: float, rate: float, seed: int, mix: str | None, broker: st
     try:
         env = dict(os.environ)
         if broker is None:
-            from fraudapp import localkafka
+            from fraudapp.tooling import localkafka
 
             port = kafka_port or (localkafka.DEFAULT_PORT if _port_free(localkafka.DEFAULT_PORT) else _free_port())
             click.echo(f"starting a local Kafka broker on 127.0.0.1:{port} (first run downloads its jars) ...")

@@ -11,14 +11,14 @@ import orjson
 
 from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
 from fraudapp.settings import Settings
-from fraudapp.simulation.kafkaio import SimTopics
+from fraudapp.tooling.simulation.kafkaio import SimTopics
 
 
 def load_outputs(truth: list[dict[str, Any]], kafka: KafkaTarget, topics: SimTopics, timeout: float,
                  quiet: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from fraudapp.evaluation import position
-    from fraudapp.simulation.display import LiveProgress
-    from fraudapp.simulation.kafkaio import collect_outputs
+    from fraudapp.tooling.evaluation import position
+    from fraudapp.tooling.simulation.display import LiveProgress
+    from fraudapp.tooling.simulation.kafkaio import collect_outputs
 
     wanted = {p for t in truth if (p := position(t)) is not None}
     # Outputs can't predate their inputs: start a little before the first send.
@@ -35,7 +35,7 @@ def dump_verdicts(path: str, truth: list[dict[str, Any]], verdicts: list[dict[st
     """The verdicts as JSON lines, each with `line`: the truth's `i` of the input it
     answers, i.e. its 0-based line in `simulate --out` (what `replay --compare` pairs on),
     and `either` where the truth has order-dependent fraud types for it."""
-    from fraudapp.evaluation import position
+    from fraudapp.tooling.evaluation import position
 
     by_position = {p: t for t in truth if (p := position(t)) is not None and isinstance(t.get("i"), int)}
     with open(path, "wb") as fh:
@@ -51,7 +51,7 @@ def dump_verdicts(path: str, truth: list[dict[str, Any]], verdicts: list[dict[st
 def print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
 
-    from fraudapp.evaluation import render
+    from fraudapp.tooling.evaluation import render
 
     console = Console()
     for item in render(report):
@@ -76,8 +76,8 @@ def command(truth_path: str, broker: str | None, timeout: float, json_path: str 
             dump_path: str | None, strict: bool, quiet: bool) -> None:
     """Accuracy of the detector on simulated traffic: per fraud type precision / recall /
     F1, verdict confusion, accounted share, decision latency."""
-    from fraudapp.evaluation import evaluate, index_outputs
-    from fraudapp.simulation.runner import read_jsonl
+    from fraudapp.tooling.evaluation import evaluate, index_outputs
+    from fraudapp.tooling.simulation.runner import read_jsonl
 
     settings = Settings.from_env(**({"broker": broker} if broker else {}))
     truth = read_jsonl(truth_path)
@@ -98,7 +98,7 @@ def command(truth_path: str, broker: str | None, timeout: float, json_path: str 
     if dump_path:
         dump_verdicts(dump_path, truth, verdicts)
     if plots_dir:
-        from fraudapp.simulation.plots import draw
+        from fraudapp.tooling.simulation.plots import draw
 
         for path in draw(report, truth, verdicts, plots_dir):
             click.echo(f"plot: {path}")

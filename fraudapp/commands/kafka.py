@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from fraudapp import localkafka
+from fraudapp.tooling import localkafka
 
 F = TypeVar("F", bound=Callable[..., Any])
 

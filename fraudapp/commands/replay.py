@@ -20,7 +20,7 @@ import orjson
 
 from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
 from fraudapp.settings import Settings
-from fraudapp.simulation.kafkaio import Position, Sent, SimTopics, SimulationError
+from fraudapp.tooling.simulation.kafkaio import Position, Sent, SimTopics, SimulationError
 
 Item = tuple[bytes | None, bytes, float]
 # A dead-lettered input's answer, as compared with a verdict (evaluate's class name).
@@ -175,8 +175,8 @@ def compare(old: Mapping[int, dict[str, Any]], new: Mapping[int, dict[str, Any]]
 
 async def _replay(items: list[Item], kafka: KafkaTarget, topics: SimTopics, speed: float, quiet: bool,
                   wait_new: float | None) -> tuple[list[Sent], list[dict[str, Any]], list[dict[str, Any]]]:
-    from fraudapp.simulation.display import LiveProgress
-    from fraudapp.simulation.kafkaio import collect_outputs, new_producer, produce_inputs
+    from fraudapp.tooling.simulation.display import LiveProgress
+    from fraudapp.tooling.simulation.kafkaio import collect_outputs, new_producer, produce_inputs
 
     producer = new_producer(kafka)
     await producer.start()
@@ -226,7 +226,7 @@ def command(file: str, speed: float, compare_path: str | None, truth_path: str |
     inputs; dead-lettered lines have no verdict and shift nothing. Each change is listed
     with its line and click_id; a recorded verdict now dead-lettered shows as `rejected`.
     """
-    from fraudapp.simulation.runner import read_jsonl
+    from fraudapp.tooling.simulation.runner import read_jsonl
 
     settings = Settings.from_env(**({"broker": broker} if broker else {}))
     topics = SimTopics.from_settings(settings)

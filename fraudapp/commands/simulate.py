@@ -10,9 +10,9 @@ import click
 
 from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
 from fraudapp.settings import Settings
-from fraudapp.simulation.generator import DEFAULT_MIX, MixError, SimConfig, Traffic, generate, parse_mix
-from fraudapp.simulation.kafkaio import SimTopics, SimulationError, VerdictWatcher, ensure_topics
-from fraudapp.simulation.truth import Rules
+from fraudapp.tooling.simulation.generator import DEFAULT_MIX, MixError, SimConfig, Traffic, generate, parse_mix
+from fraudapp.tooling.simulation.kafkaio import SimTopics, SimulationError, VerdictWatcher, ensure_topics
+from fraudapp.tooling.simulation.truth import Rules
 
 # Event-time density when sending as fast as possible (--rate 0): the traffic still spans
 # count / 1000 seconds of event time, so human pacing and the windows keep their meaning.
@@ -42,8 +42,8 @@ def build_traffic(count: int | None, duration: float | None, rate: float, seed: 
 
 async def send(traffic: Traffic, kafka: KafkaTarget, topics: SimTopics, settings: Settings, rate: float,
                wait_timeout: float, quiet: bool) -> list[dict]:
-    from fraudapp.simulation.display import LiveProgress
-    from fraudapp.simulation.runner import run_traffic
+    from fraudapp.tooling.simulation.display import LiveProgress
+    from fraudapp.tooling.simulation.runner import run_traffic
 
     await ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
     watcher = VerdictWatcher(kafka, topics.verdicts)
@@ -87,7 +87,7 @@ def command(count: int | None, duration: float | None, rate: float, seed: int, m
     expected hard fraud types (exact, CONTRACT §4), and where and when it was produced.
     Labels never travel inside the clicks.
     """
-    from fraudapp.simulation.runner import write_jsonl
+    from fraudapp.tooling.simulation.runner import write_jsonl
 
     settings = Settings.from_env(**({"broker": broker} if broker else {}))
     traffic = build_traffic(count, duration, rate, seed, mix, start_ts, run_tag, settings)

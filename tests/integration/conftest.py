@@ -22,8 +22,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from fraudapp.benchmark.kafkaio import produce
-from fraudapp.processes import stop_process_group
+from fraudapp.tooling.benchmark.kafkaio import produce
+from fraudapp.tooling.processes import stop_process_group
 
 FAUST = str(Path(sys.executable).with_name("faust"))
 

@@ -1,4 +1,4 @@
-"""fraudapp.localkafka against a real broker, the `fraudapp kafka` CLI, and its errors."""
+"""fraudapp.tooling.localkafka against a real broker, the `fraudapp kafka` CLI, and its errors."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from fraudapp import localkafka
+from fraudapp.tooling import localkafka
 
 
 def _wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:

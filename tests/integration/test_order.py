@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from fraudapp.pipeline import partition_of
-from fraudapp.simulation.truth import Rules, check_lateness, reference_labels
+from fraudapp.tooling.simulation.truth import Rules, check_lateness, reference_labels
 from tests.integration.conftest import Cluster, consume_json, produce_clicks
 
 pytestmark = pytest.mark.integration

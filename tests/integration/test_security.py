@@ -25,7 +25,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fraudapp import localkafka
+from fraudapp.tooling import localkafka
 from tests.integration.conftest import FAUST, Cluster, wait_for
 
 pytestmark = pytest.mark.integration

@@ -27,8 +27,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from fraudapp import localkafka
 from fraudapp.settings import Settings
+from fraudapp.tooling import localkafka
 from tests.integration.conftest import Cluster, consume, wait_for
 from tests.reliability.harness import AsyncThread
 

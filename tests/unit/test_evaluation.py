@@ -1,10 +1,10 @@
-"""fraudapp.evaluation on hand-made truth and verdict sets."""
+"""fraudapp.tooling.evaluation on hand-made truth and verdict sets."""
 
 from __future__ import annotations
 
 import pytest
 
-from fraudapp.evaluation import evaluate, index_outputs, percentile, prf
+from fraudapp.tooling.evaluation import evaluate, index_outputs, percentile, prf
 
 pytestmark = pytest.mark.unit
 

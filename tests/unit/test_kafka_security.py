@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from fraudapp import localkafka
 from fraudapp.app import broker_credentials
 from fraudapp.kafkaconn import client_options, describe
 from fraudapp.settings import Settings
+from fraudapp.tooling import localkafka
 
 SECURE = {
     "FRAUDAPP_BROKER": "kafka://127.0.0.1:9093",

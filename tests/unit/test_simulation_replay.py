@@ -9,8 +9,8 @@ import pytest
 
 from fraudapp.commands.evaluate import dump_verdicts
 from fraudapp.commands.replay import Line, compare, load_items, new_by_line, recorded_by_line
-from fraudapp.simulation.generator import SimConfig, generate
-from fraudapp.simulation.kafkaio import Sent
+from fraudapp.tooling.simulation.generator import SimConfig, generate
+from fraudapp.tooling.simulation.kafkaio import Sent
 
 pytestmark = pytest.mark.unit
 

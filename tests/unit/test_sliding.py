@@ -219,7 +219,7 @@ def test_session_count_split_between_device_and_session_state(clicks, rnd, thres
     """The device stage sees each device's clicks in production order; the session stage
     sees them in any order (here: a random one, persisted at random points). Their sum is
     a label the contract allows: every `hard` one, nothing outside `hard` + `either`."""
-    from fraudapp.simulation.truth import Rules, reference_labels
+    from fraudapp.tooling.simulation.truth import Rules, reference_labels
 
     window, lateness = 10.0, 60.0
     devices: dict[str, DeviceWindows] = {}

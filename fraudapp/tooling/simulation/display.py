@@ -9,7 +9,7 @@ from typing import Self
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from fraudapp.simulation.kafkaio import VerdictWatcher
+from fraudapp.tooling.simulation.kafkaio import VerdictWatcher
 
 
 class LiveProgress:

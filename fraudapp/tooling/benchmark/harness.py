@@ -30,12 +30,12 @@ from typing import Any
 
 import orjson
 
-from fraudapp.benchmark import kafkaio
-from fraudapp.benchmark.procs import Proc, Sampler
-from fraudapp.benchmark.traffic import Traffic, generate, restamp
+from fraudapp.tooling.benchmark import kafkaio
+from fraudapp.tooling.benchmark.procs import Proc, Sampler
+from fraudapp.tooling.benchmark.traffic import Traffic, generate, restamp
 
 SYSTEMS = ("fraudapp", "ceiling", "faust_hops", "quix", "redis")
-BENCH_DIR = Path(__file__).resolve().parent.parent.parent / "bench"
+BENCH_DIR = Path(__file__).resolve().parents[3] / "bench"
 FAUST = str(Path(sys.executable).with_name("faust"))
 
 

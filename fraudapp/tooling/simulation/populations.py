@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fraudapp.simulation import catalog
+from fraudapp.tooling.simulation import catalog
 
 # Bots that are not humans, for the "soft score on humans vs bots" report.
 HUMAN_POPULATIONS = frozenset({"humans", "late"})

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from fraudapp.processes import stop_process_group
+from fraudapp.tooling.processes import stop_process_group
 
 
 class Proc:

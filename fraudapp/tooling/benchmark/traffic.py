@@ -1,6 +1,6 @@
 """Deterministic benchmark traffic: a realistic mix keyed by device_id.
 
-Not the labelled simulator (fraudapp.simulation): no truth is needed here, only the same
+Not the labelled simulator (fraudapp.tooling.simulation): no truth is needed here, only the same
 load for every system. One `random.Random(seed)`; ids carry the run tag so that two runs
 never share click or device ids.
 

@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 
 from fraudapp.kafkaconn import KafkaTarget
-from fraudapp.simulation.generator import Traffic
-from fraudapp.simulation.kafkaio import (
+from fraudapp.tooling.simulation.generator import Traffic
+from fraudapp.tooling.simulation.kafkaio import (
     SimTopics,
     SimulationError,
     VerdictWatcher,

@@ -12,7 +12,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from fraudapp.benchmark.traffic import restamp
+from fraudapp.tooling.benchmark.traffic import restamp
 
 
 async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from fraudapp.simulation import catalog
-from fraudapp.simulation.populations import HUMAN_POPULATIONS, POPULATIONS, Context, Planned
-from fraudapp.simulation.truth import Rules, check_lateness, reference_labels
+from fraudapp.tooling.simulation import catalog
+from fraudapp.tooling.simulation.populations import HUMAN_POPULATIONS, POPULATIONS, Context, Planned
+from fraudapp.tooling.simulation.truth import Rules, check_lateness, reference_labels
 
 DEFAULT_MIX: dict[str, float] = {
     "humans": 0.62,

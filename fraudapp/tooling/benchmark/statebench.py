@@ -44,10 +44,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from fraudapp.benchmark.harness import FAUST, Progress, free_port
-from fraudapp.benchmark.procs import Proc
-from fraudapp.benchmark.traffic import _Gen
 from fraudapp.pipeline import partition_of
+from fraudapp.tooling.benchmark.harness import FAUST, Progress, free_port
+from fraudapp.tooling.benchmark.procs import Proc
+from fraudapp.tooling.benchmark.traffic import _Gen
 
 STATE_AGE_SECONDS = 120.0  # state event times: this far before the run starts (> W + lateness = 70 s)
 CHECK_DEVICES = 5  # devices looked up with GET /devices/{id} after recovery and after expiry

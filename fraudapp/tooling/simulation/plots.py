@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fraudapp.evaluation import ACTUAL_CLASSES, Outcome, index_outputs, position
+from fraudapp.tooling.evaluation import ACTUAL_CLASSES, Outcome, index_outputs, position
 
 
 def draw(report: dict[str, Any], truth: list[dict[str, Any]], verdicts: list[dict[str, Any]], out_dir: str) -> list[Path]:

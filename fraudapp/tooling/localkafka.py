@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from fraudapp import localtls
+from fraudapp.tooling import localtls
 
 __all__ = [
     "DEFAULT_PORT",
