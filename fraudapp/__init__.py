@@ -14,10 +14,10 @@ __all__ = ["__version__", "app"]
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from fraudapp.app import app
+        from fraudapp.worker import app
 
         # Importing the submodule fraudapp.app bound the *module* to this name; the
-        # Faust CLI (`-A fraudapp`) wants the App instance there.
+        # Faust CLI (`-A fraudapp`) wants the App instance there, with its stages and views.
         globals()["app"] = app
         return app
     raise AttributeError(name)

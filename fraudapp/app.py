@@ -1,4 +1,4 @@
-"""The Faust app, built from Settings; importing this module registers agents and views."""
+"""The Faust app, built from Settings, and its topics (`fraudapp.worker` registers the stages and views)."""
 
 from __future__ import annotations
 
@@ -186,6 +186,3 @@ async def lift_root_log_level() -> None:
         root.removeHandler(handler)
     levels = [h.level for h in root.handlers if h.level] or [logging.getLevelName(settings.log_level)]
     root.setLevel(max(root.level, min(levels)))
-
-# Registration: these modules declare topics, tables, agents and views on `app`.
-from fraudapp import agents, alert_stage, views  # noqa: F401

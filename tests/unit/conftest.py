@@ -13,7 +13,7 @@ import pytest
 _previous = os.environ.get("FRAUDAPP_STORE")
 os.environ["FRAUDAPP_STORE"] = "memory://"
 try:
-    import fraudapp.app  # noqa: F401
+    import fraudapp.worker  # noqa: F401 - the app with its stages and views
 finally:
     if _previous is None:
         del os.environ["FRAUDAPP_STORE"]
