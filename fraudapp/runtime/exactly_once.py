@@ -69,7 +69,7 @@ worker judged clicks with device windows missing (medium crash run with static
 membership: 17 wrong click_spam labels; all 0 again with 5 s).
 
 Local RocksDB is written at once, not at commit: a worker that did not stop cleanly drops
-its stores and rebuilds them from the changelogs (`FraudApp.worker_init` in app.py).
+its stores and rebuilds them from the changelogs (`FraudApp.worker_init` in runtime/app.py).
 """
 
 from __future__ import annotations

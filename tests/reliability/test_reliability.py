@@ -54,7 +54,7 @@ def start(
 
 def marked_clean(worker: Worker) -> bool:
     """Did the worker record a clean shutdown (its next start keeps its RocksDB files)?
-    (fraudapp.app.CLEAN_MARKER; importing the app here would fix its settings for the
+    (fraudapp.runtime.app.CLEAN_MARKER; importing the app here would fix its settings for the
     unit tests collected after this module.)"""
     return (Path(worker.env["FRAUDAPP_TABLEDIR"]) / ".clean-shutdown").exists()
 

@@ -25,7 +25,7 @@ finally:
 def no_last_resort_exit_left_armed() -> Iterator[None]:
     """A test that crashes an app in this process must not end pytest 30 s later."""
     yield
-    from fraudapp import lastresort
+    from fraudapp.runtime import lastresort
 
     armed = lastresort._timer is not None
     lastresort.disarm()

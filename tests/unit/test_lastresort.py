@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from aiokafka.errors import ProducerFenced
 
-from fraudapp import lastresort
-from fraudapp.app import FraudApp
+from fraudapp.runtime import lastresort
+from fraudapp.runtime.app import FraudApp
 from fraudapp.runtime.consumer import ConsumerThread
 from fraudapp.runtime.exactly_once import EOSConsumer
 
