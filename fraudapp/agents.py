@@ -23,11 +23,11 @@ from fraudapp.app import app, events, settings, topics
 from fraudapp.batching import EventT, Outbox, TableCache, batches, by_partition, in_partition_of
 from fraudapp.blacklist_updates import parse_update
 from fraudapp.deadletters import dead_letter
+from fraudapp.expiry import PartitionSweeper
 from fraudapp.models import Features
 from fraudapp.pipeline import InFlight, session_key, unpack
 from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
-from fraudapp.state.expiry import PartitionSweeper
 from fraudapp.state.sliding import DedupEntry, DeviceWindows, SessionUrlWindows
 from fraudapp.state.streamtime import MultiTopicStreamTime, Watermarks
 from fraudapp.validate import Rejection, parse_click

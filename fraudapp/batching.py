@@ -194,7 +194,7 @@ class Outbox:
         self.records.append((topic, key, value, headers, None))
 
     def tombstone(self, topic: faust.TopicT, partition: int, key: bytes) -> None:
-        """A table key's deletion for its changelog partition (`state.expiry.TombstoneSink`)."""
+        """A table key's deletion for its changelog partition (`fraudapp.expiry.TombstoneSink`)."""
         self.records.append((topic, key, None, None, partition))
 
     def add_packed(self, topic: faust.TopicT, key: bytes, item: bytes) -> None:

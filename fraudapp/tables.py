@@ -1,7 +1,7 @@
 """Every Faust table of fraudapp, declared once. The catalogue is tables/README.md.
 
 Keys and values are JSON. State that decides a rule is exact (see state/sliding.py) and
-expires by event time through state/expiry.py, not through Faust's window expiry, whose
+expires by event time through expiry.py, not through Faust's window expiry, whose
 restored windows never expire (faust-streaming #385, #193).
 """
 

@@ -3,7 +3,7 @@
 `_db_for_partition`, with Faust's own persisted-offset key among the table's keys).
 
 Who reads through here: `batching.TableCache` (a batch's reads and writes),
-`state.expiry.PartitionSweeper` (the expiry walk), `metrics` (RocksDB memory gauges).
+`fraudapp.expiry.PartitionSweeper` (the expiry walk), `metrics` (RocksDB memory gauges).
 Checked against the releases in `fraudapp/runtime/versions.py`."""
 
 from __future__ import annotations

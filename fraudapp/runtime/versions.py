@@ -1,7 +1,6 @@
-"""The faust-streaming and aiokafka releases fraudapp's fixes of their internals were checked
-against (fraudapp/runtime/consumer.py, eos.py, monitor.py, membership.py and the store reads in
-batching.py, state/expiry.py): a worker on any other release refuses to start, in one line,
-rather than run fixes whose premises nobody has checked.
+"""The faust-streaming and aiokafka releases fraudapp's fixes of their internals (this
+package, README.md here) were checked against: a worker on any other release refuses to
+start, in one line, rather than run fixes whose premises nobody has checked.
 
 When a new release comes: run the suite (the pinning tests name each defect) and the
 reliability tests on it, then add it here.

@@ -1,4 +1,4 @@
-"""state/expiry.py: event-time sweeps find every expired key, restored ones included.
+"""expiry.py: event-time sweeps find every expired key, restored ones included.
 
 Faust's own window expiry only knows the windows written by this process and deletes
 without a changelog tombstone (faust-streaming #385, #193); the sweeper reads what the
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fraudapp.state.expiry import PartitionSweeper
+from fraudapp.expiry import PartitionSweeper
 
 
 class FakeTable:
