@@ -28,9 +28,10 @@ import orjson
 from faust.streams import _current_event
 from rocksdict import WriteBatch
 
-from fraudapp import metrics
 from fraudapp.pipeline import pack, partition_of
 from fraudapp.runtime.exactly_once import event_batches, send_in_transaction
+from fraudapp.runtime.producer import partitions_of
+from fraudapp.runtime.sensors import count_sent
 from fraudapp.runtime.stores import partition_db, stored_items
 from fraudapp.runtime.streams import BATCH_MAX, Gatherer, queued
 
@@ -221,7 +222,7 @@ class Outbox:
             last_of.append((table, len(produced) - 1))
         if not produced:
             return
-        metrics.count_sent(self.app.monitor, Counter(record[0] for record in produced))
+        count_sent(self.app.monitor, Counter(record[0] for record in produced))
         if self.app.in_transaction:
             futures = await send_in_transaction(self.app, produced)
         else:
@@ -253,8 +254,7 @@ class Outbox:
     async def _partitions_of(self, topic: str) -> list[int]:
         partitions = self._partitions.get(topic)
         if partitions is None:
-            producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
-            partitions = self._partitions[topic] = sorted(await producer.partitions_for(topic))
+            partitions = self._partitions[topic] = await partitions_of(self.app, topic)
         return partitions
 
 

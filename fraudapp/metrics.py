@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -56,17 +56,6 @@ http_rejected = Counter(
     "fraudapp_http_rejected", "Requests or items refused by the HTTP API, by reason", ["route", "reason"],
     registry=REGISTRY,
 )
-
-
-def count_sent(monitor: Any, per_topic: Mapping[str, int]) -> None:
-    """Records produced past Faust's `Topic.send` (the stages' outboxes) counted in Faust's
-    own `faust_topic_messages_sent_total{topic="topic.<name>"}`, which otherwise counts only
-    what goes through `Topic.send`: the dashboard's messages-sent panel covers every topic."""
-    sent = getattr(getattr(monitor, "_metrics", None), "topic_messages_sent", None)  # PrometheusMonitor
-    if sent is None:
-        return
-    for topic, count in per_topic.items():
-        sent.labels(topic=f"topic.{topic}").inc(count)
 
 
 def estimate_keys(table: Any) -> int:

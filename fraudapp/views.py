@@ -30,7 +30,8 @@ from faust.web import Request, Response, View
 
 from fraudapp import metrics, tables
 from fraudapp.app import app, settings, topics
-from fraudapp.runtime.sensors import FraudMonitor
+from fraudapp.runtime.producer import partitions_of
+from fraudapp.runtime.sensors import use_cheaper_hooks
 from fraudapp.state.blacklist_index import KINDS, entry_key
 from fraudapp.state.sliding import DeviceWindows
 from fraudapp.stats import VerdictStats
@@ -93,7 +94,7 @@ async def refresh_state_gauges() -> None:
 # Faust's sensors and ours on one registry; a fixed prefix (not the app id) keeps the
 # series names stable across deployments.
 setup_prometheus_sensors(app, pattern="/metrics", registry=metrics.REGISTRY, name_prefix="faust")
-app.monitor = FraudMonitor(metrics=app.monitor._metrics)  # same series, cheaper hooks
+use_cheaper_hooks(app)
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -191,9 +192,7 @@ async def _producer_metadata(topic: str) -> bool:
     if topic in _producer_knows:
         return True
     try:
-        # `_ensure_producer` is the aiokafka producer under Faust's (no public accessor).
-        producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
-        await asyncio.wait_for(producer.partitions_for(topic), 5.0)
+        await partitions_of(app, topic, 5.0)
     except (KafkaError, TimeoutError):
         return False
     _producer_knows.add(topic)

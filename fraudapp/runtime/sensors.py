@@ -13,10 +13,17 @@ partition and stream. Checked against faust-streaming 0.15.3 and prometheus-clie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from time import monotonic
 from typing import Any
 
 from faust.sensors.prometheus import PrometheusMonitor
+
+
+def use_cheaper_hooks(app: Any) -> None:
+    """Replace the PrometheusMonitor `setup_prometheus_sensors` installed with a
+    FraudMonitor on the same metrics."""
+    app.monitor = FraudMonitor(metrics=app.monitor._metrics)
 
 
 class FraudMonitor(PrometheusMonitor):
@@ -78,3 +85,14 @@ class FraudMonitor(PrometheusMonitor):
         self._per_partition.clear()
         self._end_offsets.clear()
         super()._clear_partition_related_metrics()
+
+
+def count_sent(monitor: Any, per_topic: Mapping[str, int]) -> None:
+    """Records produced past Faust's `Topic.send` (the stages' outboxes) counted in Faust's
+    own `faust_topic_messages_sent_total{topic="topic.<name>"}`, which otherwise counts only
+    what goes through `Topic.send`: the dashboard's messages-sent panel covers every topic."""
+    sent = getattr(getattr(monitor, "_metrics", None), "topic_messages_sent", None)  # PrometheusMonitor
+    if sent is None:
+        return
+    for topic, count in per_topic.items():
+        sent.labels(topic=f"topic.{topic}").inc(count)
