@@ -12,7 +12,7 @@ the stages fed.
    partitions to their beginning, as `auto_offset_reset="earliest"` (fraudapp's setting)
    means, and records that offset as where the partition's commits must start. Records
    processed before the seek come again: at_least_once may answer them twice (as after any
-   rebalance); exactly_once recognises them (`eos.ProcessedOffsets`).
+   rebalance); exactly_once recognises them (`exactly_once.ProcessedOffsets`) if they were processed after a seek (fix 6).
 
 2. The commit never skips the offset it must start from. Upstream's `_new_offset` checks
    the first acked offset against the committed one with an off-by-one (`min(acked) -
@@ -28,7 +28,7 @@ the stages fed.
    recovery), and *acks* it "so that the lag does not grow": at_least_once then commits
    past it. Here such an ack ends the message's life but never makes its offset
    committable. (exactly_once takes its offsets from what the agents finished,
-   `eos.ProcessedOffsets`, and drops stale events itself.)
+   `exactly_once.ProcessedOffsets`, and drops stale events itself.)
 
 4. A partition whose commit is held by a click nobody will process is read again from it.
    Fixes 2 and 3 turn such a click (skipped by the stream after the rebalance's own seek,
@@ -58,7 +58,7 @@ the stages fed.
    beginning brought 0-30 again, below what it had processed, and they were skipped as
    done (short static crash test, 5 Dec: 406 inputs without a verdict). exactly_once
    processes a record only if no seek of its partition came after its fetch and at least
-   one came since the assignment (`eos._usable`); the others come again from the seek.
+   one came since the assignment (`exactly_once._usable`); the others come again from the seek.
 
 7. The committed offsets a rebalance resumes from are never older than what this worker
    committed itself. A transaction's offsets count as committed on the broker only once
