@@ -12,7 +12,7 @@ the stages fed.
    partitions to their beginning, as `auto_offset_reset="earliest"` (fraudapp's setting)
    means, and records that offset as where the partition's commits must start. Records
    processed before the seek come again: at_least_once may answer them twice (as after any
-   rebalance); exactly_once recognises them (`exactly_once.ProcessedOffsets`) if they were processed after a seek (fix 6).
+   rebalance); exactly_once processes nothing fetched before the seek (fix 6).
 
 2. The commit never skips the offset it must start from. Upstream's `_new_offset` checks
    the first acked offset against the committed one with an off-by-one (`min(acked) -
