@@ -150,7 +150,14 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
 
     async def _seek_to_committed(self) -> Mapping[Any, int]:
         consumer = self._ensure_consumer()
-        committed = dict(await consumer.seek_to_committed())
+        # What aiokafka's `seek_to_committed` does, except that every offset is looked up
+        # first and the seeks come after, with their counts (fix 6), without an await in
+        # between: a fetch between a seek and its count would be taken for one from before
+        # the seek, dropped, and never fetched again.
+        committed: dict[Any, int | None] = {}
+        for tp in consumer.assignment():
+            committed[tp] = await consumer.committed(tp)
+        targets = {tp: offset for tp, offset in committed.items() if offset and offset > 0}
         behind = behind_floor(committed, self.consumer.committed_floor())
         if behind:
             self.log.info(
@@ -158,12 +165,12 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
                 "markers still being written): resuming %s from them",
                 ", ".join(f"{tp.topic}:{tp.partition} at {offset}" for tp, offset in sorted(behind.items())),
             )  # fmt: skip
-            for tp, offset in behind.items():
-                consumer.seek(tp, offset)
+            targets.update(behind)
             committed.update(behind)
         # table changelogs never have a committed offset: recovery positions them itself
         changelogs = self.app.tables.changelog_topics
         fresh = [tp for tp in never_committed(committed) if tp.topic not in changelogs]
+        starts: dict[Any, int] = {}
         if fresh and self.app.conf.consumer_auto_offset_reset == "earliest":
             self.log.info(
                 "no committed offset: reading %d partitions from their beginning: %s",
@@ -173,10 +180,12 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
             # unset until a reset request returns, and Faust's livelock check asserts on
             # it in between (it stopped a worker, 3 Dec)
             starts = await consumer.beginning_offsets(fresh)
-            for tp, offset in starts.items():
-                consumer.seek(tp, offset)
-            self.consumer.record_starts(starts)
+            targets.update(starts)
+        for tp, offset in targets.items():
+            consumer.seek(tp, offset)
         self._count_seeks(committed)
+        if starts:
+            self.consumer.record_starts(starts)
         return committed
 
     async def seek_now(self, tp: Any, offset: int) -> None:

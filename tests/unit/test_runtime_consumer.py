@@ -43,20 +43,31 @@ def test_never_committed(committed: dict[str, int | None], fresh: list[str]) -> 
 
 
 class FakeAIOKafkaConsumer:
-    def __init__(self, committed: dict[TP, int | None]) -> None:
-        self.committed = committed
-        self.to_beginning: list[TP] = []
+    """aiokafka's consumer as `_seek_to_committed` uses it; notes an await that comes after
+    a seek (a fetch could run there, between a seek and its count)."""
 
-    async def seek_to_committed(self) -> dict[TP, int | None]:
-        return dict(self.committed)
+    def __init__(self, committed: dict[TP, int | None], log_start: int = 3) -> None:
+        self._committed = committed
+        self.log_start = log_start  # records before it were deleted
+        self.sought: dict[TP, int] = {}
+        self.awaited_after_a_seek = False
+
+    def assignment(self) -> set[TP]:
+        return set(self._committed)
+
+    async def committed(self, tp: TP) -> int | None:
+        self.awaited_after_a_seek |= bool(self.sought)
+        await asyncio.sleep(0)
+        return self._committed[tp]
 
     async def beginning_offsets(self, partitions: list[TP]) -> dict[TP, int]:
-        return {tp: 3 for tp in partitions}  # the log start (records before it were deleted)
+        self.awaited_after_a_seek |= bool(self.sought)
+        await asyncio.sleep(0)
+        return {tp: self.log_start for tp in partitions}
 
     def seek(self, partition: TP, offset: int) -> None:
         # a plain seek sets the position at once (Faust's livelock check reads it)
-        assert offset == 3
-        self.to_beginning.append(partition)
+        self.sought[partition] = offset
 
 
 @pytest.mark.parametrize(
@@ -85,7 +96,9 @@ def test_seek_to_committed_sends_never_committed_partitions_to_their_beginning(
     committed = asyncio.run(ConsumerThread._seek_to_committed(thread))
     assert committed == {p0: None, p1: 55, p2: 0, changelog: None}  # what Faust records as committed
     # a table changelog is left to recovery, which positions it itself
-    assert [f"{tp.topic}:{tp.partition}" for tp in consumer.to_beginning] == to_beginning
+    to_start = sorted(f"{tp.topic}:{tp.partition}" for tp, offset in consumer.sought.items() if offset == 3)
+    assert to_start == to_beginning
+    assert consumer.sought[p1] == 55
     # and where reading began, which their first commit must start from
     assert sorted(f"{tp.topic}:{tp.partition}" for tp in starts) == to_beginning
 
@@ -387,12 +400,7 @@ def test_behind_floor(committed: dict[str, int | None], floor: dict[str, int], b
 
 def test_seek_to_committed_resumes_from_the_floor_not_the_brokers_stale_offset() -> None:
     p0, p1, p2 = TP("clicks", 0), TP("clicks", 1), TP("clicks", 2)
-    sought: dict[TP, int] = {}
-    consumer = SimpleNamespace(
-        seek_to_committed=lambda: asyncio.sleep(0, {p0: None, p1: 40, p2: 12}),
-        seek=sought.__setitem__,
-        beginning_offsets=lambda tps: asyncio.sleep(0, {tp: 0 for tp in tps}),
-    )
+    consumer = FakeAIOKafkaConsumer({p0: None, p1: 40, p2: 12}, log_start=0)
     thread: Any = SimpleNamespace(
         _ensure_consumer=lambda: consumer,
         app=SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset="earliest"),
@@ -404,7 +412,9 @@ def test_seek_to_committed_resumes_from_the_floor_not_the_brokers_stale_offset()
     thread._count_seeks = lambda tps: ConsumerThread._count_seeks(thread, tps)
     committed = asyncio.run(ConsumerThread._seek_to_committed(thread))
     # p0 never committed on the broker but committed here: from 9, not from its beginning
-    assert sought == {p0: 9, p1: 55}
+    assert consumer.sought == {p0: 9, p1: 55, p2: 12}
     assert committed == {p0: 9, p1: 55, p2: 12}
-    # one seek more for every partition: what was fetched before is stale now
+    # one seek more for every partition: what was fetched before is stale now; and no
+    # await between the seeks and their counts (a fetch there would be dropped for good)
     assert thread.seeks == Counter({p0: 1, p1: 4, p2: 1})
+    assert not consumer.awaited_after_a_seek
