@@ -17,10 +17,10 @@ from typing import Any
 import faust
 import orjson
 
-from fraudapp import alerts as alert_rule
 from fraudapp import metrics, tables
+from fraudapp.alert_stage import alert_partials
 from fraudapp.app import app, events, settings, topics
-from fraudapp.batching import EventT, Outbox, TableCache, batches, by_partition, in_partition_of
+from fraudapp.batching import EventT, Outbox, TableCache
 from fraudapp.blacklist_updates import parse_update
 from fraudapp.deadletters import dead_letter
 from fraudapp.expiry import PartitionSweeper
@@ -28,24 +28,15 @@ from fraudapp.models import Features
 from fraudapp.pipeline import InFlight, session_key, unpack
 from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
+from fraudapp.stage import Stage
 from fraudapp.state.sliding import DedupEntry, DeviceWindows, SessionUrlWindows
 from fraudapp.state.streamtime import MultiTopicStreamTime, Watermarks
 from fraudapp.validate import Rejection, parse_click
 
 s = settings
-# How long a busy stage waits for more events; bounds the latency batching adds per stage.
-BATCH_LINGER = s.batch_linger_ms / 1000
 SOURCE_HEADER = "fraudapp-source"
 
 datacenter = load_datacenter_ranges(s.datacenter_ranges_path) if s.datacenter_ranges_path else None
-
-alert_policy = alert_rule.AlertPolicy(
-    window_seconds=s.alert_window_seconds,
-    min_clicks=s.alert_min_clicks,
-    fraud_ratio=s.alert_fraud_ratio,
-    grace_seconds=s.alert_grace_seconds,
-)
-
 
 # A device's value serves click_spam and its own share of session_url_repeat.
 DEVICE_WINDOW = max(s.click_spam_window_seconds, s.session_url_window_seconds)
@@ -82,53 +73,50 @@ def _source_of(event: EventT) -> tuple[str, int, int]:
     return msg.topic, msg.partition, msg.offset
 
 
-def _dump(value: Any) -> Any:
-    return value.to_json()
+def check_device_clicks(partition: int, group: list[EventT], windows: TableCache[str, DeviceWindows],
+                        outbox: Outbox) -> dict[str, float]:  # fmt: skip
+    newest_by_topic: dict[str, float] = {}
+    for event in group:
+        msg = event.message
+        click = parse_click(event.value, s.max_click_bytes)
+        if isinstance(click, Rejection):
+            reject(outbox, event, click)
+            continue
+        device_key = click.device_id.encode()
+        if msg.key != device_key:
+            # Keyed otherwise (or not at all): move it to the device's partition first.
+            source = orjson.dumps([msg.topic, msg.partition, msg.offset])
+            outbox.add(topics.clicks_rekeyed, device_key, msg.value, {SOURCE_HEADER: source})
+            continue
+        window = windows.get(click.device_id)
+        features = {"device_prior": window.aggregate(click.ts, s.click_spam_window_seconds, s.lateness_seconds)}
+        if click.session_id and click.url:
+            # the device's own share, in Kafka order (see state/sliding.py)
+            features["session_own_prior"] = window.aggregate_session(
+                click.session_id, click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds
+            )
+        windows.put(click.device_id, window)
+        newest_by_topic[msg.topic] = max(newest_by_topic.get(msg.topic, click.ts), click.ts)
+        inflight = InFlight(click, _source_of(event), time.time(), features)
+        outbox.add_packed(topics.by_click_id, click.click_id.encode(), inflight.encode())
+    return newest_by_topic
+
+
+def expire_devices(partition: int, newest_by_topic: dict[str, float], _windows: TableCache[str, DeviceWindows],
+                   outbox: Outbox) -> None:  # fmt: skip
+    watermark = device_clock.advance(partition, newest_by_topic, app.consumer_generation_id)
+    if watermark is not None:
+        device_sweeper.maybe_sweep(partition, watermark, outbox)
+
+
+device_stage = Stage(tables.device_clicks, DeviceWindows.from_json, check_device_clicks, expire_devices, s.batch_linger)
 
 
 @app.agent(topics.device_input)
 async def check_devices(stream: faust.StreamT[bytes]) -> None:
     """Validate, count the device's recent clicks (all, and per session and url), forward
     keyed by click_id."""
-    outbox = Outbox(app)
-    async for batch in batches(stream, BATCH_LINGER):
-        for partition, group in by_partition(batch).items():
-            with in_partition_of(group[-1]):
-                windows: TableCache[str, DeviceWindows] = TableCache(
-                    tables.device_clicks, DeviceWindows.from_json, _dump, partition, outbox
-                )
-                newest = 0.0
-                newest_by_topic: dict[str, float] = {}
-                for event in group:
-                    msg = event.message
-                    click = parse_click(event.value, s.max_click_bytes)
-                    if isinstance(click, Rejection):
-                        reject(outbox, event, click)
-                        continue
-                    device_key = click.device_id.encode()
-                    if msg.key != device_key:
-                        # Keyed otherwise (or not at all): move it to the device's partition first.
-                        source = orjson.dumps([msg.topic, msg.partition, msg.offset])
-                        outbox.add(topics.clicks_rekeyed, device_key, msg.value, {SOURCE_HEADER: source})
-                        continue
-                    window = windows.get(click.device_id)
-                    features = {"device_prior": window.aggregate(click.ts, s.click_spam_window_seconds,
-                                                                 s.lateness_seconds)}
-                    if click.session_id and click.url:
-                        # the device's own share, in Kafka order (see state/sliding.py)
-                        features["session_own_prior"] = window.aggregate_session(
-                            click.session_id, click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds
-                        )
-                    windows.put(click.device_id, window)
-                    newest = max(newest, click.ts)
-                    newest_by_topic[msg.topic] = max(newest_by_topic.get(msg.topic, click.ts), click.ts)
-                    inflight = InFlight(click, _source_of(event), time.time(), features)
-                    outbox.add_packed(topics.by_click_id, click.click_id.encode(), inflight.encode())
-                windows.flush()
-                watermark = device_clock.advance(partition, newest_by_topic, app.consumer_generation_id)
-                if watermark is not None:
-                    device_sweeper.maybe_sweep(partition, watermark, outbox)
-        await outbox.flush()
+    await device_stage.run(stream)
 
 
 def _unpacked(group: list[EventT]) -> Iterator[InFlight]:
@@ -136,73 +124,70 @@ def _unpacked(group: list[EventT]) -> Iterator[InFlight]:
         yield from unpack(event.value)
 
 
-def _dedup(raw: float | None) -> DedupEntry | None:
-    return DedupEntry.from_json(raw)
+def check_click_ids(partition: int, group: list[EventT], entries: TableCache[str, DedupEntry | None],
+                    outbox: Outbox) -> float:  # fmt: skip
+    newest = 0.0
+    for inflight in _unpacked(group):
+        click = inflight.click
+        entry = entries.get(click.click_id)
+        duplicate_of, kept = DedupEntry.check(entry, click.ts, s.dedup_seconds)
+        if kept is not entry:
+            entries.put(click.click_id, kept)
+        inflight.features["duplicate_of"] = duplicate_of
+        outbox.add_packed(topics.by_session, session_key(click), inflight.encode())
+        newest = max(newest, click.ts)
+    return newest
+
+
+def expire_click_ids(partition: int, newest: float, _entries: TableCache[str, DedupEntry | None],
+                     outbox: Outbox) -> None:  # fmt: skip
+    dedup_sweeper.maybe_sweep(partition, dedup_marks.advance(partition, newest), outbox)
+
+
+dedup_stage = Stage(tables.click_ids, DedupEntry.from_json, check_click_ids, expire_click_ids, s.batch_linger)
 
 
 @app.agent(topics.by_click_id)
 async def check_duplicates(stream: faust.StreamT[bytes]) -> None:
     """Remember each click_id's first acceptance; mark replays; forward keyed by session."""
-    outbox = Outbox(app)
-    async for batch in batches(stream, BATCH_LINGER):
-        for partition, group in by_partition(batch).items():
-            with in_partition_of(group[-1]):
-                entries: TableCache[str, DedupEntry | None] = TableCache(tables.click_ids, _dedup, _dump, partition, outbox)
-                newest = 0.0
-                for inflight in _unpacked(group):
-                    click = inflight.click
-                    entry = entries.get(click.click_id)
-                    duplicate_of, kept = DedupEntry.check(entry, click.ts, s.dedup_seconds)
-                    if kept is not entry:
-                        entries.put(click.click_id, kept)
-                    inflight.features["duplicate_of"] = duplicate_of
-                    outbox.add_packed(topics.by_session, session_key(click), inflight.encode())
-                    newest = max(newest, click.ts)
-                entries.flush()
-                dedup_sweeper.maybe_sweep(partition, dedup_marks.advance(partition, newest), outbox)
-        await outbox.flush()
+    await dedup_stage.run(stream)
 
 
-def _sessions(raw: dict[str, Any] | None) -> SessionUrlWindows:
-    return SessionUrlWindows.from_json(raw)
+def judge_session_clicks(partition: int, group: list[EventT], sessions: TableCache[str, SessionUrlWindows],
+                         outbox: Outbox) -> float:  # fmt: skip
+    newest = 0.0
+    for inflight in _unpacked(group):
+        click = inflight.click
+        session_prior = None
+        if click.session_id and click.url:
+            windows = sessions.get(click.session_id)
+            others = windows.aggregate(
+                click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds, click.device_id
+            )
+            sessions.put(click.session_id, windows)
+            session_prior = inflight.features.get("session_own_prior", 0) + others
+        body = judge_click(inflight, session_prior)
+        outbox.add(topics.verdicts, click.device_id.encode(), orjson.dumps(body))
+        alert_partials.add(click, body)
+        newest = max(newest, click.ts)
+    return newest
+
+
+def expire_sessions(partition: int, newest: float, _sessions: TableCache[str, SessionUrlWindows],
+                    outbox: Outbox) -> None:  # fmt: skip
+    session_sweeper.maybe_sweep(partition, session_marks.advance(partition, newest), outbox)
+
+
+judge_stage = Stage(
+    tables.session_url_clicks, SessionUrlWindows.from_json, judge_session_clicks, expire_sessions, s.batch_linger,
+    end_batch=alert_partials.send,
+)
 
 
 @app.agent(topics.by_session)
 async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
     """Add the session's other devices' clicks on the URL, apply the rules, write the verdict."""
-    outbox = Outbox(app)
-    async for batch in batches(stream, BATCH_LINGER):
-        partials: dict[tuple[str, float], alert_rule.Partial] = {}
-        for partition, group in by_partition(batch).items():
-            with in_partition_of(group[-1]):
-                sessions: TableCache[str, SessionUrlWindows] = TableCache(
-                    tables.session_url_clicks, _sessions, _dump, partition, outbox
-                )
-                newest = 0.0
-                for inflight in _unpacked(group):
-                    click = inflight.click
-                    session_prior = None
-                    if click.session_id and click.url:
-                        windows = sessions.get(click.session_id)
-                        others = windows.aggregate(
-                            click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds, click.device_id
-                        )
-                        sessions.put(click.session_id, windows)
-                        session_prior = inflight.features.get("session_own_prior", 0) + others
-                    body = judge_click(inflight, session_prior)
-                    outbox.add(topics.verdicts, click.device_id.encode(), orjson.dumps(body))
-                    start = alert_rule.window_start(click.ts, alert_policy.window_seconds)
-                    for scope in alert_rule.scope_keys(click.campaign_id, click.publisher_id):
-                        partial = partials.get((scope, start))
-                        if partial is None:
-                            partial = partials[(scope, start)] = alert_rule.Partial()
-                        partial.add(body["verdict"], body["fraud_types"], click.ts)
-                    newest = max(newest, click.ts)
-                sessions.flush()
-                session_sweeper.maybe_sweep(partition, session_marks.advance(partition, newest), outbox)
-        for (scope, start), partial in partials.items():
-            outbox.add(topics.alert_scopes, scope.encode(), orjson.dumps(alert_rule.encode_partial(start, partial)))
-        await outbox.flush()
+    await judge_stage.run(stream)
 
 
 def judge_click(inflight: InFlight, session_prior: int | None) -> dict[str, Any]:

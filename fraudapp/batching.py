@@ -181,8 +181,11 @@ class Outbox:
     partitioner: murmur2) and produced as packs of up to `PACK_MAX_ITEMS` per record,
     the encoding of `fraudapp.pipeline.pack`."""
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(self, app: faust.App, transactional: bool = True) -> None:
         self.app = app
+        # False: markers that carry no state (the alert ticks) go out as soon as they are
+        # flushed, outside any transaction, as there is no input partition to join.
+        self.transactional = transactional
         self.records: list[Record] = []
         self.packed: dict[faust.TopicT, list[tuple[bytes, bytes]]] = {}
         # per (table, partition): its changelog records, in write order
@@ -190,9 +193,14 @@ class Outbox:
         self._partitions: dict[str, list[int]] = {}
 
     def add(
-        self, topic: faust.TopicT, key: bytes | None, value: bytes, headers: dict[str, bytes] | None = None
+        self,
+        topic: faust.TopicT,
+        key: bytes | None,
+        value: bytes,
+        headers: dict[str, bytes] | None = None,
+        partition: int | None = None,  # None: by key
     ) -> None:
-        self.records.append((topic, key, value, headers, None))
+        self.records.append((topic, key, value, headers, partition))
 
     def tombstone(self, topic: faust.TopicT, partition: int, key: bytes) -> None:
         """A table key's deletion for its changelog partition (`fraudapp.expiry.TombstoneSink`)."""
@@ -223,7 +231,7 @@ class Outbox:
         if not produced:
             return
         count_sent(self.app.monitor, Counter(record[0] for record in produced))
-        if self.app.in_transaction:
+        if self.app.in_transaction and self.transactional:
             futures = await send_in_transaction(self.app, produced)
         else:
             # Awaiting only queues a record; Faust flushes the producer before each offset

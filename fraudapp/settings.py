@@ -143,6 +143,11 @@ class Settings:
         }
 
     @property
+    def batch_linger(self) -> float:
+        """`batch_linger_ms` in seconds, as the stages take it."""
+        return self.batch_linger_ms / 1000
+
+    @property
     def data_dir(self) -> str:
         return self.datadir or f"/tmp/fraudapp-{self.app_id}-{self.web_port}"
 

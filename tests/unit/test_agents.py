@@ -122,3 +122,44 @@ async def test_click_keyed_otherwise_is_rekeyed_to_its_device(sent: Sent) -> Non
     (forwarded,) = of(sent, agents.topics.clicks_rekeyed.get_topic_name())
     assert forwarded["key"] == b"unit-dev-3" and forwarded["value"] == value
     assert agents.SOURCE_HEADER in forwarded["headers"]
+
+
+async def test_a_closed_window_with_enough_fraud_raises_one_alert(sent: Sent, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fraudapp import alert_stage
+    from fraudapp.alerts import Partial, encode_partial, window_start
+
+    monkeypatch.setattr(alert_stage.alert_closer, "every_seconds", 0.0)  # close at every batch
+    policy = alert_stage.alert_policy
+    start = window_start(time.time() - 10 * policy.window_seconds, policy.window_seconds)
+    fraud = Partial()
+    for _ in range(policy.min_clicks):
+        fraud.add("fraud", ["click_spam"], start + 1)
+    later_ts = start + policy.window_seconds + policy.grace_seconds + 1  # moves the watermark past the grace
+    later = Partial()
+    later.add("clean", [], later_ts)
+    alerts_topic = agents.topics.alerts.get_topic_name()
+    async with alert_stage.raise_alerts.test_context() as stage:
+        await stage.put(orjson.dumps(encode_partial(start, fraud)), key=b"campaign:c1", partition=0)
+        await stage.put(orjson.dumps(encode_partial(window_start(later_ts, policy.window_seconds), later)),
+                        key=b"campaign:c1", partition=0)  # fmt: skip
+        await settled(lambda: len(of(sent, alerts_topic)), 1)
+    (alert,) = [orjson.loads(kw["value"]) for kw in of(sent, alerts_topic)]
+    assert (alert["scope"], alert["id"], alert["window_start"]) == ("campaign", "c1", start)
+    assert (alert["clicks"], alert["fraud"], alert["top_fraud_types"]) == (
+        policy.min_clicks, policy.min_clicks, {"click_spam": policy.min_clicks})
+
+
+async def test_the_alert_tick_reaches_each_owned_alert_partition_through_the_outbox(
+    sent: Sent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faust.types import TP
+
+    from fraudapp import alert_stage
+
+    scopes = agents.topics.alert_scopes.get_topic_name()
+    owned = {TP(scopes, 1), TP(scopes, 3), TP(agents.topics.by_session.get_topic_name(), 0)}
+    monkeypatch.setattr(app.assignor, "assigned_actives", lambda: owned)
+    await alert_stage.tick_owned_partitions()
+    ticks = of(sent, scopes)
+    assert sorted(kw["partition"] for kw in ticks) == [1, 3]
+    assert all("tick" in orjson.loads(kw["value"]) for kw in ticks)
