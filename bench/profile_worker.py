@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from fraudapp.tooling import localkafka
 from fraudapp.tooling.benchmark import kafkaio
 from fraudapp.tooling.benchmark.harness import free_port
@@ -48,13 +50,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     cluster = localkafka.start(port=localkafka.free_port(2), data_dir=work / "kafka")
     try:
-        asyncio.run(run(args, cluster.bootstrap, work, out))
+        asyncio.run(run(args, cluster.bootstrap, work, out, cluster.pids))
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True) if out != work else None
 
 
-async def run(args: argparse.Namespace, bootstrap: str, work: Path, out: Path) -> None:
+async def run(args: argparse.Namespace, bootstrap: str, work: Path, out: Path, broker_pids: list[int]) -> None:
     traffic = generate(args.n, seed=1, run="p", start_ts=time.time() - args.n / 500)
     env = dict(os.environ)
     env.update(
@@ -77,6 +79,7 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path, out: Path) -
         argv = [shutil.which("py-spy") or str(BIN / "py-spy"), "record", "-r", str(args.rate), "-f", "raw", "-o", str(raw), "--", *argv]
     proc = Proc("worker", argv, out / "worker.log", env=env)
     sampler = Sampler([proc.pid])
+    broker = Sampler(broker_pids)
     try:
         deadline = time.monotonic() + args.timeout
         last = -1
@@ -92,8 +95,11 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path, out: Path) -
             print(f"verdicts {watcher.count}/{args.n}: {(watcher.count - 1) / span:.0f}/s from the first "
                   f"stage-1 record to the last verdict, worker CPU {1000 * cpu / watcher.count:.2f} s / 1k clicks, "
                   f"peak RSS {sampler.peak_rss_mb():.0f} MB")  # fmt: skip
+            broker_cpu = broker.cpu_between(stage1.first_recv, watcher.last_recv)
+            print(f"broker CPU {1000 * broker_cpu / watcher.count:.2f} s / 1k clicks")
     finally:
         sampler.stop()
+        broker.stop()
         await watcher.stop()
         await stage1.stop()
         if not args.no_profile and proc.alive():
@@ -102,8 +108,28 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path, out: Path) -
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.proc.wait(60)
         proc.stop()
+    await report_offsets(bootstrap, args.n)
     if raw.exists():
         summarize(raw, args.top)
+
+
+async def report_offsets(bootstrap: str, clicks: int) -> None:
+    """Offsets written per click, by topic: every record the pipeline made the broker store,
+    transaction markers included (each commit writes one per partition it touched)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        written: dict[str, int] = {}
+        metadata = await consumer._client.fetch_all_metadata()  # topics() drops the partitions
+        for topic in sorted(metadata.topics()):
+            parts = [TopicPartition(topic, p) for p in metadata.partitions_for_topic(topic) or ()]
+            if parts and not topic.startswith("__"):
+                written[topic] = sum((await consumer.end_offsets(parts)).values())
+    finally:
+        await consumer.stop()
+    print(f"offsets written per click (records and transaction markers), {sum(written.values()) / clicks:.2f} in all:")
+    for topic, n in sorted(written.items(), key=lambda kv: -kv[1]):
+        print(f"  {n / clicks:6.2f}  {topic}")
 
 
 def summarize(raw: Path, top: int) -> None:

@@ -30,7 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from fraudapp.settings import Settings
 from fraudapp.tooling import localkafka
 from tests.integration.conftest import Cluster, consume, wait_for
-from tests.reliability.harness import AsyncThread
+from tests.reliability.harness import AsyncThread, dump_tasks
 
 HUMAN_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 RATE = 40.0  # clicks/s: well below what one worker sustains, so that lag is the faults'
@@ -247,6 +247,13 @@ def run_faults(nodes: localkafka.Cluster, tmp_path: Path, faults: list[tuple[str
 
         try:
             wait_for(all_answered, 240, "an answer for every acknowledged input", interval=2)
+        except AssertionError:
+            missing = acked - answered.keys()
+            for topic, partition in sorted({(t, p) for t, p, _ in missing}):
+                offsets = sorted(o for t, p, o in missing if (t, p) == (topic, partition))
+                print(f"  unanswered on {topic}[{partition}]: {len(offsets)}, offsets {offsets[0]}..{offsets[-1]}")
+            print(dump_tasks(cluster))
+            raise
         finally:
             lost = len(acked - answered.keys())
             doubled = sum(1 for pos in acked if answered.get(pos, 0) > 1)
