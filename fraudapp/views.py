@@ -8,6 +8,8 @@
   POST /blacklist              admin: publish add updates (202)
   DELETE /blacklist/{value}    admin: publish a remove update (202)
   POST /clicks                 ingest: validate and publish clicks (202 / 400)
+  GET  /schemas                the JSON Schemas of the topics' values (names, titles, topics)
+  GET  /schemas/{name}         one of them (application/schema+json), or 404
   GET  /metrics                Prometheus text format
   GET  /dashboard              the live page; /dashboard/events is its Server-Sent Events feed
 
@@ -28,7 +30,7 @@ from aiokafka.errors import KafkaError
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 
-from fraudapp import metrics, tables
+from fraudapp import metrics, schemas, tables
 from fraudapp.app import app, settings, topics
 from fraudapp.runtime.producer import partitions_of
 from fraudapp.runtime.sensors import use_cheaper_hooks
@@ -318,6 +320,22 @@ class Clicks(View):
         if failed is not None:
             return failed
         return self.json({"accepted": len(parsed.records), "clicks": parsed.items, "rejected": parsed.errors}, status=202)
+
+
+@app.page("/schemas")
+class SchemaIndex(View):
+    async def get(self, request: Request) -> Response:
+        return self.json({"schemas": schemas.index(settings)})
+
+
+@app.page("/schemas/{name}")
+class SchemaDocument(View):
+    async def get(self, request: Request, name: str) -> Response:
+        try:
+            document = schemas.raw(name)
+        except schemas.UnknownSchema:
+            return _error(self, 404, f"no schema named {name[:64]!r}", schemas=list(schemas.names()))
+        return self.bytes(document, content_type=schemas.MEDIA_TYPE)
 
 
 @app.page("/dashboard")
