@@ -184,6 +184,10 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         for tp, offset in targets.items():
             consumer.seek(tp, offset)
         self._count_seeks(committed)
+        sources = sorted((tp, offset) for tp, offset in targets.items() if tp.topic not in changelogs)
+        if sources:
+            self.log.info("resuming from the committed offsets: %s",
+                          ", ".join(f"{tp.topic}:{tp.partition} at {offset}" for tp, offset in sources))
         if starts:
             self.consumer.record_starts(starts)
         return committed

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import signal
 import threading
@@ -204,7 +205,7 @@ def run_faults(nodes: localkafka.Cluster, tmp_path: Path, faults: list[tuple[str
                supervised: bool = False) -> None:
     cluster = Cluster(broker_url=nodes.url, bootstrap=nodes.bootstrap, app_id="bf" + uuid.uuid4().hex[:8],
                       tmp=tmp_path, extra_env={"FRAUDAPP_REPLICATION_FACTOR": str(replication),
-                                               "FRAUDAPP_LOG_LEVEL": "WARNING"})
+                                               "FRAUDAPP_LOG_LEVEL": os.environ.get("BF_LOG_LEVEL", "WARNING")})
     asyncio.run(create_topics(cluster, replication))
     supervisor = Supervisor(cluster, restart=supervised)
     try:
