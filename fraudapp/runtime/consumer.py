@@ -68,6 +68,19 @@ the stages fed.
    records since then were processed, and their verdicts committed, twice. Kafka's fix
    (KIP-447: OffsetFetch v7 `require_stable`) is not in aiokafka 0.14. exactly_once
    passes the offsets of its own committed transactions (`Consumer.committed_floor`).
+
+8. A record fetched before its partition's last seek never reaches Faust's read offset.
+   faust-streaming's drain loop drops every record below the partition's *read offset*,
+   which it sets from each record it hands out; `perform_seek` sets it back to the seek's
+   target. But recovery resumes the partitions before it seeks them, and the seek
+   awaits the consumer's thread (an OffsetFetch per partition): records fetched in
+   between were still being handed out after the seek, moved the read offset back up,
+   and the same records read again from the seek's target were then dropped, before any
+   stream saw them. Measured (broker-fault test, a rebalance whose recovery overlapped a
+   leader's SIGKILL, 5 Dec): `clicks` offsets 31-98 and 39-190 of two partitions, from
+   the committed offset up, never answered. Here records fetched before their partition's
+   last seek are not handed out, and when a seek comes while one is being handed out,
+   the read offset is put back to the seek's target after it.
 """
 
 from __future__ import annotations
@@ -95,6 +108,12 @@ def behind_floor(committed: Mapping[Any, int | None], floor: Mapping[Any, int]) 
     return {tp: floor[tp] for tp, offset in committed.items() if tp in floor and (offset or 0) < floor[tp]}
 
 
+def fetched_before_seek(stamp: int | None, sought: tuple[int, int] | None) -> bool:
+    """Was a record stamped `stamp` fetched before its partition's last seek, `sought`:
+    (the seek count after it, its target offset)? (fix 8)"""
+    return stamp is not None and sought is not None and stamp < sought[0]
+
+
 def fetched_after_last_seek(stamp: int | None, seeks: int, floor: int) -> bool:
     """Was a record stamped `stamp` fetched after the last of its partition's `seeks`, and
     has there been a seek since the assignment (`floor`: the count it must reach)? (fix 6)"""
@@ -114,6 +133,8 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         super().__init__(*args, **kwargs)
         # seeks per partition (fix 6); written on the consumer's thread, read by the app's
         self.seeks: Counter[Any] = Counter()
+        # per partition sought: the seek count after its last seek, and the offset (fix 8)
+        self.sought: dict[Any, tuple[int, int]] = {}
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -137,13 +158,20 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
                 record.seek_stamp = stamp
         return records
 
+    def _sought(self, targets: Mapping[Any, int]) -> None:
+        seeks = self.seeks
+        for tp, offset in targets.items():
+            self.sought[tp] = (seeks[tp], offset)
+
     def seek(self, partition: Any, offset: int) -> None:
         super().seek(partition, offset)
         self._count_seeks((partition,))
+        self._sought({partition: offset})
 
     async def _seek_wait(self, consumer: Any, partitions: Mapping[Any, int]) -> None:
         await super()._seek_wait(consumer, partitions)
         self._count_seeks(partitions)
+        self._sought(partitions)
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
         return await self.call_thread(self._seek_to_committed)
@@ -184,6 +212,7 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         for tp, offset in targets.items():
             consumer.seek(tp, offset)
         self._count_seeks(committed)
+        self._sought(targets)
         sources = sorted((tp, offset) for tp, offset in targets.items() if tp.topic not in changelogs)
         if sources:
             self.log.info("resuming from the committed offsets: %s",
@@ -199,6 +228,7 @@ class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
     async def _seek_now(self, tp: Any, offset: int) -> None:
         self._ensure_consumer().seek(tp, offset)
         self._count_seeks((tp,))
+        self._sought({tp: offset})
 
     def close(self) -> None:
         """Leave the group for good (LeaveGroup; the coordinator never rejoins), from any
@@ -354,8 +384,27 @@ class Consumer(aiokafka_driver.Consumer):
         # being handed out would move Faust's read offset past the records read again,
         # and Faust drops a record below its read offset.
         if self._rewinds:
-            return self._getmany_after_rewind(timeout)
-        return super().getmany(timeout)
+            return self._fetched_since_seek(self._getmany_after_rewind(timeout))
+        return self._fetched_since_seek(super().getmany(timeout))
+
+    async def _fetched_since_seek(self, messages: AsyncIterator[tuple[Any, Any]]) -> AsyncIterator[tuple[Any, Any]]:
+        """Hand out only records fetched after their partition's last seek (fix 8). Table
+        changelogs are left as upstream reads them: recovery positions them itself."""
+        sought = self._thread.sought  # type: ignore[attr-defined]
+        changelogs = self.app.tables.changelog_topics
+        stamps = seek_stamps
+        async for tp, message in messages:
+            if tp.topic in changelogs:
+                yield tp, message
+                continue
+            if fetched_before_seek(stamps.get(message), sought.get(tp)):
+                continue  # the seek reads it again
+            yield tp, message
+            # Faust has now set its read offset from this record; if a seek came while it
+            # was handed out, that offset is past the records the seek reads again
+            last = sought.get(tp)
+            if fetched_before_seek(stamps.get(message), last):
+                self._read_offset[tp] = last[1]  # type: ignore[index]
 
     async def _getmany_after_rewind(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         await self._rewind()

@@ -92,6 +92,7 @@ def test_seek_to_committed_sends_never_committed_partitions_to_their_beginning(
         log=logging.getLogger("test"),
         consumer=SimpleNamespace(record_starts=starts.update, committed_floor=dict),
         _count_seeks=lambda tps: None,
+        _sought=lambda targets: None,
     )
     committed = asyncio.run(ConsumerThread._seek_to_committed(thread))
     assert committed == {p0: None, p1: 55, p2: 0, changelog: None}  # what Faust records as committed
@@ -408,8 +409,10 @@ def test_seek_to_committed_resumes_from_the_floor_not_the_brokers_stale_offset()
         log=logging.getLogger("test"),
         consumer=SimpleNamespace(record_starts=lambda starts: None, committed_floor=lambda: {p0: 9, p1: 55}),
         seeks=Counter({p1: 3}),
+        sought={},
     )
     thread._count_seeks = lambda tps: ConsumerThread._count_seeks(thread, tps)
+    thread._sought = lambda targets: ConsumerThread._sought(thread, targets)
     committed = asyncio.run(ConsumerThread._seek_to_committed(thread))
     # p0 never committed on the broker but committed here: from 9, not from its beginning
     assert consumer.sought == {p0: 9, p1: 55, p2: 12}
@@ -418,3 +421,75 @@ def test_seek_to_committed_resumes_from_the_floor_not_the_brokers_stale_offset()
     # await between the seeks and their counts (a fetch there would be dropped for good)
     assert thread.seeks == Counter({p0: 1, p1: 4, p2: 1})
     assert not consumer.awaited_after_a_seek
+    # and where each seek went, with the count after it (fix 8)
+    assert thread.sought == {p0: (1, 9), p1: (4, 55), p2: (1, 12)}
+
+
+# --- fix 8: a seek while fetched records are handed out does not drop the ones it reads again
+
+
+class Fetched:
+    """A message as Faust's drain loop sees it, stamped with the seek count of its fetch."""
+
+    def __init__(self, tp: TP, offset: int, stamp: int) -> None:
+        self.tp, self.offset = tp, offset
+        seek_stamps[self] = stamp
+
+
+async def drain(read_offset: Any, messages: Any, deliver: Any) -> list[int]:
+    """faust-streaming 0.15.3's `Consumer._drain_messages`, the part that decides (pinned
+    below): a record below the partition's read offset is dropped; each record handed on
+    sets the read offset."""
+    delivered = []
+    async for tp, message in messages:
+        r_offset = read_offset[tp]
+        if r_offset is None or message.offset >= r_offset:
+            await deliver(message)
+            delivered.append(message.offset)
+            read_offset[tp] = message.offset
+    return delivered
+
+
+def test_upstream_drain_loop_drops_records_below_its_read_offset() -> None:
+    import inspect
+
+    from faust.transport.consumer import Consumer as Upstream
+
+    source = inspect.getsource(Upstream._drain_messages)
+    assert "if r_offset is None or offset >= r_offset:" in source
+    assert "set_read_offset(tp, offset)" in source
+
+
+@pytest.mark.parametrize("fixed", [False, True], ids=["upstream", "fix 8"])
+def test_a_seek_while_fetched_records_are_handed_out_reads_them_all_again(consumer: Any, fixed: bool) -> None:
+    """Recovery resumes the partitions, then seeks them to the committed offset (31); records
+    31-35 fetched in between are being handed out when the seek lands (during 33). The
+    stream drops those as stale (fix 6), and the seek reads 31-35 again: every one of them
+    must reach the stream."""
+    tp = TP("clicks", 0)
+    thread = consumer._thread
+    thread.sought = {tp: (1, 31)}  # the seek after the assignment
+    read_offset = consumer._read_offset
+
+    async def fetched() -> Any:
+        for offset in range(31, 36):  # fetched between the resume and the recovery's seek
+            yield tp, Fetched(tp, offset, stamp=1)
+        for offset in range(31, 36):  # what the seek reads again
+            yield tp, Fetched(tp, offset, stamp=2)
+
+    async def deliver(message: Fetched) -> None:
+        if message.offset == 33 and seek_stamps[message] == 1:
+            thread.sought[tp] = (2, 31)  # the seek lands on the consumer's thread
+            read_offset[tp] = 31  # and upstream's perform_seek sets the read offset back
+
+    async def run_drain() -> list[int]:
+        messages = consumer._fetched_since_seek(fetched()) if fixed else fetched()
+        return await drain(read_offset, messages, deliver)
+
+    delivered = asyncio.run(run_drain())
+    again = delivered[delivered.index(33) + 1:] if fixed else delivered[5:]
+    if fixed:
+        assert delivered == [31, 32, 33, 31, 32, 33, 34, 35]  # 34, 35 of the old fetch held back
+        assert again == [31, 32, 33, 34, 35]
+    else:
+        assert again == [35]  # 31-34 read again and dropped: never answered
