@@ -61,6 +61,14 @@ What is wrong upstream, and what this module does about it:
    empty. -> `EOSConsumer.position` reports no progress until the partition has been quiet
    for 10 s since this recovery began (`changelog_read_to_end`).
 
+8. aiokafka 0.14 commits a transaction one of whose records failed (a non-retriable
+   produce error, or no partition leader for longer than the request timeout):
+   `commit_transaction` waits for every batch, failed or not. The Java client aborts.
+   Not seen in a test run (a failure would have been logged: "could not produce a
+   record"), found reading aiokafka's sender. -> `FailedSends` watches each transactional
+   send; a transaction with a failed record is not committed and the worker stops
+   (`RecordNotProduced`), like a fenced one: the next owner aborts it.
+
 Not changed, on purpose: recovery notices the end of a changelog that ends in a transaction
 marker (under exactly_once every one does) only after two idle 5 s polls of its reader, so
 every restart and rebalance waits >= 10 s. Polls of 0.5 s were tried: recovery then ended
@@ -76,6 +84,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -249,6 +258,37 @@ class ProcessedOffsets:
 processed = ProcessedOffsets()
 
 
+class RecordNotProduced(Exception):
+    """A record of an open transaction could not be produced; the transaction must not commit."""
+
+
+class FailedSends:
+    """Transactions holding a record aiokafka could not produce (fix 8).
+
+    aiokafka 0.14 fails a record's future (a non-retriable produce error, or no leader for
+    longer than the request timeout) but leaves its transaction committable:
+    `commit_transaction` waits for every batch, failed or not, and commits. The Java
+    client aborts such a transaction. Here each transactional send is watched, and a
+    transaction with a failed record is not committed: the worker stops, and the
+    partition's next owner aborts it and processes its events again."""
+
+    def __init__(self) -> None:
+        self._failed: dict[str, BaseException] = {}
+
+    def watch(self, tid: str, future: Any) -> None:
+        future.add_done_callback(functools.partial(self._done, tid))
+
+    def _done(self, tid: str, future: Any) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self._failed.setdefault(tid, future.exception())
+
+    def take(self, tid: str) -> BaseException | None:
+        return self._failed.pop(tid, None)
+
+
+failed_sends = FailedSends()
+
+
 class EOSTrace:
     """`FRAUDAPP_EOS_TRACE=<file>` (diagnostics): a line per send, commit, batch, skip and
     rebalance of this worker. Off until the app sets its path (`app.create_app`)."""
@@ -342,7 +382,10 @@ class SourcePartitionTransactions(TransactionManager):
             source = f"{event.message.topic}:{event.message.partition}:{event.message.offset}" if event else "-"
             extra = {"value": (value or b"")[:160]} if topic.endswith("-changelog") else {}
             trace.write("send", tid=tid, event=source, dest=f"{topic}:{p}", key=key, **extra)
-        return await self.producer.send(topic, key, value, p, timestamp, headers, transactional_id=tid)
+        future = await self.producer.send(topic, key, value, p, timestamp, headers, transactional_id=tid)
+        if tid is not None:
+            failed_sends.watch(tid, future)
+        return future
 
     def by_transactional_id(self, offsets: Mapping[Any, int]) -> dict[str, dict[Any, int]]:
         group_id = self.app.conf.id
@@ -379,6 +422,11 @@ class SourcePartitionTransactions(TransactionManager):
                 if txn is None:
                     log.warning("exactly_once: no transactional producer %s; offsets %s not committed", tid, offsets)
                     return
+                # every record of the transaction delivered or failed first (fix 8)
+                await txn.flush()
+                failed = failed_sends.take(tid)
+                if failed is not None:
+                    raise RecordNotProduced(f"{tid}: {failed!r}") from failed
                 await txn.send_offsets_to_transaction(offsets, group_id)
                 await txn.commit_transaction()
                 # Always open the next transaction (also when upstream asks to end them on
@@ -395,6 +443,9 @@ class SourcePartitionTransactions(TransactionManager):
         for result in results:
             if isinstance(result, ProducerFenced):
                 await self.consumer.fail(result, "a newer owner fenced this worker's transactional producer")
+                raise result
+            if isinstance(result, RecordNotProduced):
+                await self.consumer.fail(result, "a record of an open transaction could not be produced")
                 raise result
             if isinstance(result, BaseException):
                 raise result
@@ -432,7 +483,9 @@ async def send_in_transaction(app: faust.App, records: list[tuple[str, bytes | N
                 source = f"{event.message.topic}:{event.message.partition}:{event.message.offset}" if event else "-"
                 extra = {"value": (value or b"")[:160]} if topic.endswith("-changelog") else {}
                 trace.write("send", tid=tid, event=source, dest=f"{topic}:{partition}", key=key, **extra)
-            futures.append(await txn.send(topic, value, key=key, partition=partition, headers=headers))
+            future = await txn.send(topic, value, key=key, partition=partition, headers=headers)
+            failed_sends.watch(tid, future)
+            futures.append(future)
     return futures
 
 

@@ -100,3 +100,68 @@ async def test_a_worker_back_as_a_new_member_replaces_every_producer(
     assert set(producer.stopped) == {tid(p) for p in kept_stopped}
     assert set(producer.begun) == {tid(p) for p in active}
     assert fake._member == "m2"
+
+
+# --- a transaction holding a record that could not be produced never commits -------------
+
+
+class FakeTxnProducer:
+    """aiokafka's transactional producer as `commit_locked` drives it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def flush(self) -> None:
+        self.calls.append("flush")
+
+    async def send_offsets_to_transaction(self, offsets: Any, group_id: str) -> None:
+        self.calls.append("offsets")
+
+    async def commit_transaction(self) -> None:
+        self.calls.append("commit")
+
+    async def begin_transaction(self) -> None:
+        self.calls.append("begin")
+
+
+@pytest.mark.parametrize("record_failed", [False, True], ids=["delivered", "failed"])
+async def test_a_transaction_with_a_record_not_produced_is_not_committed(record_failed: bool) -> None:
+    import asyncio
+
+    from aiokafka.errors import NotLeaderForPartitionError
+
+    from fraudapp.runtime.exactly_once import RecordNotProduced, failed_sends
+
+    txn = FakeTxnProducer()
+    failures: list[str] = []
+
+    async def fail(exc: BaseException, why: str) -> None:
+        failures.append(why)
+
+    lock = asyncio.Lock()
+    await lock.acquire()
+    fake = SimpleNamespace(
+        producer=SimpleNamespace(_transaction_producers={tid(0): txn}, _trn_locks={tid(0): lock}),
+        app=SimpleNamespace(conf=SimpleNamespace(id=APP)),
+        consumer=SimpleNamespace(fail=fail),
+    )
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    failed_sends.watch(tid(0), future)
+    # aiokafka fails the record's future (no leader for longer than the request timeout)
+    if record_failed:
+        future.set_exception(NotLeaderForPartitionError())
+    else:
+        future.set_result("metadata")
+    await asyncio.sleep(0)  # the future's callbacks
+    offsets = {TP("clicks", 0): 10}
+    if record_failed:
+        with pytest.raises(RecordNotProduced):
+            await SourcePartitionTransactions.commit_locked(fake, {tid(0): offsets}, [lock])
+        assert "commit" not in txn.calls and "offsets" not in txn.calls
+        assert failures == ["a record of an open transaction could not be produced"]
+    else:
+        await SourcePartitionTransactions.commit_locked(fake, {tid(0): offsets}, [lock])
+        assert txn.calls == ["flush", "offsets", "commit", "begin"]
+        assert failures == []
+    assert not lock.locked()  # released either way
+    assert failed_sends.take(tid(0)) is None
