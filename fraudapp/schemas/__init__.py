@@ -8,6 +8,7 @@ by `GET /schemas/{name}`:
   alert             fraud-alerts       §5  output
   dead-letter       clicks-dlq         §6  output
   blacklist-update  blacklist-updates  §4  input: blacklist_updates.py is the reference
+  rule-set          rules              §4c input: ruleset.py is the reference (planned topic)
 
 Input schemas are open (unknown fields are ignored, as the validators do); output schemas
 are closed, so that the tests that check real records against them catch a field added
@@ -35,6 +36,7 @@ TOPIC_SETTING: dict[str, str] = {
     "alert": "topic_alerts",
     "dead-letter": "topic_dlq",
     "blacklist-update": "topic_blacklist",
+    "rule-set": "topic_rules",
 }
 
 
