@@ -15,6 +15,7 @@ COMMANDS = {
     "replay": "replay",
     "demo": "demo",
     "bench": "bench",
+    "rules": "rules",
 }
 
 
