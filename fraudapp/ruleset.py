@@ -85,7 +85,12 @@ class Judging:
 
     def hard_rules(self) -> tuple[Rule, ...]:
         """The hard rules on, in their order (`engine.judge(..., rules=)`)."""
-        return tuple(rule for rule in HARD_RULES if rule.name in self.enabled)
+        return _hard_rules(self.enabled)
+
+
+@cache
+def _hard_rules(enabled: frozenset[str]) -> tuple[Rule, ...]:
+    return tuple(rule for rule in HARD_RULES if rule.name in enabled)
 
 
 @dataclass(frozen=True)
@@ -97,14 +102,21 @@ class RuleSet:
     campaign: Mapping[str, Tuning] = field(default_factory=dict)
     publisher: Mapping[str, Tuning] = field(default_factory=dict)
     description: str = ""
+    # per (campaign, publisher) override pair met: what their clicks are judged under
+    _judged: dict[tuple[str | None, str | None], Judging] = field(default_factory=dict, compare=False, repr=False)
 
     def for_click(self, campaign_id: str | None, publisher_id: str | None) -> Judging:
-        tuning = self.own
-        if publisher_id is not None and publisher_id in self.publisher:
-            tuning = self.publisher[publisher_id].over(tuning)
-        if campaign_id is not None and campaign_id in self.campaign:
-            tuning = self.campaign[campaign_id].over(tuning)
-        return _judging(self.base, tuning, self.version)
+        key = (campaign_id if campaign_id in self.campaign else None,
+               publisher_id if publisher_id in self.publisher else None)
+        judging = self._judged.get(key)
+        if judging is None:  # built once per pair: Settings.replace costs microseconds
+            tuning = self.own
+            if key[1] is not None:
+                tuning = self.publisher[key[1]].over(tuning)
+            if key[0] is not None:
+                tuning = self.campaign[key[0]].over(tuning)
+            judging = self._judged[key] = _judging(self.base, tuning, self.version)
+        return judging
 
     def largest_windows(self) -> dict[str, float]:
         """Per window setting, the largest value any click can be judged under (each field
@@ -153,7 +165,33 @@ def parse(document: Any, base: Settings) -> RuleSet:
     ruleset = RuleSet(name=document.get("name", DEFAULT_NAME), version=document["version"], base=base, own=own,
                       campaign=campaign, publisher=publisher, description=document.get("description", ""))
     _check_tiers(ruleset)
+    _check_limits(ruleset)
     return ruleset
+
+
+# what a running deployment cannot change: its state is sized by the environment's windows
+FIXED_SETTINGS = ("alert_window_seconds", "alert_grace_seconds")
+
+
+def _check_limits(ruleset: RuleSet) -> None:
+    """State is kept for the environment's windows (they are the largest any version may
+    use: a window that grows cannot bring back state already expired), and the alert
+    windows' size is fixed while windows are open."""
+    paths = {name: ".".join(k for k in key if k) for key, name in SETTING_OF.items()}
+    levels: list[tuple[str, Tuning]] = [("", ruleset.own)]
+    levels += [(f"overrides.publisher.{key}.", t) for key, t in ruleset.publisher.items()]
+    levels += [(f"overrides.campaign.{key}.", t) for key, t in ruleset.campaign.items()]
+    errors = []
+    for prefix, tuning in levels:
+        for name, value in tuning.values.items():
+            limit = getattr(ruleset.base, name)
+            setting = f"FRAUDAPP_{name.upper()}={limit:g}"
+            if name in WINDOW_SETTINGS and value > limit:
+                errors.append((prefix + paths[name], f"{value:g} is above this deployment's state horizon {setting}"))
+            elif name in FIXED_SETTINGS and value != limit:
+                errors.append((prefix + paths[name], f"fixed at {setting} (open alert windows would change size)"))
+    if errors:
+        raise RuleSetError(errors)
 
 
 def _tuning(body: Mapping[str, Any]) -> Tuning:

@@ -16,7 +16,8 @@ from fraudapp.ruleset import SETTING_OF, WINDOW_SETTINGS, RuleSetError, parse, v
 from fraudapp.settings import Settings
 from tests.unit.test_engine import HUMAN, NOW
 
-ENV = Settings.from_env({"FRAUDAPP_CLICK_SPAM_THRESHOLD": "4"})
+# windows up to an hour: the deployment's state horizon, which no rule set may exceed
+ENV = Settings.from_env({"FRAUDAPP_CLICK_SPAM_THRESHOLD": "4", "FRAUDAPP_CLICK_SPAM_WINDOW_SECONDS": "3600"})
 
 
 def spam(threshold: int | None = None, window: float | None = None, enabled: bool | None = None) -> dict[str, Any]:
@@ -43,12 +44,12 @@ DOC = {
 @pytest.mark.parametrize(
     ("campaign", "publisher", "threshold", "window", "click_spam_on"),
     [
-        (None, None, 5, 10.0, True),  # the set's own value over the environment's 4
-        ("camp-x", "pub-x", 5, 10.0, True),  # no override for either
+        (None, None, 5, 3600.0, True),  # the set's own value over the environment's 4
+        ("camp-x", "pub-x", 5, 3600.0, True),  # no override for either
         (None, "pub-1", 8, 20.0, True),  # the publisher's
         ("camp-1", "pub-1", 2, 20.0, True),  # the campaign's threshold wins; the publisher's window stays
-        ("camp-1", None, 2, 10.0, True),
-        ("camp-off", None, 5, 10.0, False),
+        ("camp-1", None, 2, 3600.0, True),
+        ("camp-off", None, 5, 3600.0, False),
     ],
 )
 def test_a_click_is_judged_under_its_campaign_then_publisher_then_the_set(
@@ -94,6 +95,12 @@ def test_the_environment_is_version_zero() -> None:
         ({"version": 1, "overrides": {"publisher": {"p": {"score": {"suspicious_above": 80}}}}},
          ["overrides.publisher.p.score"]),  # 80 over the environment's clean_above 70
         ([], [""]),
+        # state is kept for the environment's windows: a rule set may not look further back
+        ({"version": 1, "rules": {"session_url_repeat": {"window_seconds": 11}}},
+         ["rules.session_url_repeat.window_seconds"]),
+        ({"version": 1, "overrides": {"campaign": {"c": {"rules": {"duplicate_click": {"horizon_seconds": 90000}}}}}},
+         ["overrides.campaign.c.rules.duplicate_click.horizon_seconds"]),
+        ({"version": 1, "alerts": {"window_seconds": 30}}, ["alerts.window_seconds"]),  # open windows: fixed size
     ],
 )
 def test_an_invalid_document_is_rejected_whole_with_every_field_path(document: Any, paths: list[str]) -> None:
@@ -173,7 +180,8 @@ def test_state_is_kept_for_the_largest_window_any_click_is_judged_under(document
 @given(documents())
 def test_the_written_out_document_judges_every_click_the_same(document: dict[str, Any]) -> None:
     ruleset = parse(document, ENV)
-    again = parse(ruleset.document(), Settings())  # every value written out: the env no longer matters
+    # every value written out: the env no longer matters (but for the state horizon)
+    again = parse(ruleset.document(), Settings(click_spam_window_seconds=3600.0))
     for campaign in (None, "a", "b", "c"):
         for publisher in (None, "a", "b", "c"):
             one, two = ruleset.for_click(campaign, publisher), again.for_click(campaign, publisher)
