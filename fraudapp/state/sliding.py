@@ -68,9 +68,11 @@ class SlidingTimestamps:
     def initialize(cls) -> SlidingTimestamps:
         return cls()
 
-    def aggregate(self, ts: float, window: float, lateness: float) -> int:
-        """Count earlier events in [ts - window, ts], then add this one; returns the count."""
-        prior = self.count_prior(ts, window)
+    def aggregate(self, ts: float, window: float, lateness: float, within: float | None = None) -> int:
+        """Count earlier events in [ts - within, ts] (`within` <= `window`, default `window`:
+        a rule set may look less far back than the state keeps), then add this one and keep
+        `window`; returns the count."""
+        prior = self.count_prior(ts, window if within is None else within)
         self.add(ts, window, lateness)
         return prior
 
@@ -137,16 +139,20 @@ class DeviceWindows:
     def initialize(cls) -> DeviceWindows:
         return cls()
 
-    def aggregate(self, ts: float, window: float, lateness: float) -> int:
-        """click_spam: the device's earlier clicks in [ts - window, ts]; then adds this one."""
-        return self.clicks.aggregate(ts, window, lateness)
+    def aggregate(self, ts: float, window: float, lateness: float, within: float | None = None) -> int:
+        """click_spam: the device's earlier clicks in [ts - within, ts] (default `window`);
+        then adds this one."""
+        return self.clicks.aggregate(ts, window, lateness, within)
 
-    def aggregate_session(self, session: str, url: str, ts: float, window: float, lateness: float) -> int:
-        """The device's earlier clicks on `url` in `session` within [ts - window, ts]; then
-        adds this one. Call after `aggregate` of the same click (it moves the newest time)."""
+    def aggregate_session(self, session: str, url: str, ts: float, window: float, lateness: float,
+                          within: float | None = None) -> int:  # fmt: skip
+        """The device's earlier clicks on `url` in `session` within [ts - within, ts]
+        (default `window`); then adds this one, keeping `window`. Call after `aggregate` of
+        the same click (it moves the newest time)."""
         key = (session, url)
         times = self.sessions.get(key)
-        prior = _count_between(times, ts - window, ts) if times else 0
+        span = window if within is None else within
+        prior = _count_between(times, ts - span, ts) if times else 0
         newest = max(ts, self.clicks.max_ts or ts)
         cutoff = newest - window - lateness
         if ts >= cutoff:
@@ -208,10 +214,11 @@ class SessionUrlWindows:
     def initialize(cls) -> SessionUrlWindows:
         return cls()
 
-    def aggregate(self, url: str, ts: float, window: float, lateness: float, device: str | None = None) -> int:
-        """Count earlier clicks on `url` in [ts - window, ts] (other devices' only when
-        `device` is given), then add this one."""
-        prior = self.count_prior(url, ts, window, exclude_device=device)
+    def aggregate(self, url: str, ts: float, window: float, lateness: float, device: str | None = None,
+                  within: float | None = None) -> int:  # fmt: skip
+        """Count earlier clicks on `url` in [ts - within, ts] (default `window`; other
+        devices' only when `device` is given), then add this one, keeping `window`."""
+        prior = self.count_prior(url, ts, window if within is None else within, exclude_device=device)
         self.add(url, ts, window, lateness, device or "")
         return prior
 

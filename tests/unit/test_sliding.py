@@ -271,3 +271,29 @@ def test_session_windows_count_other_devices_and_read_the_old_form() -> None:
     assert state.result("u", 2.0, 10) == 3
     old = SessionUrlWindows.from_json({"max": 2.0, "urls": {"u": [1.0, 2.0]}})
     assert old.count_prior("u", 2.0, 10, exclude_device="a") == 2
+
+
+# --- a rule set that changes the window mid-stream (issue 20) ---------------------------
+# State keeps the deployment's window (the largest any version may use); each event is
+# counted over the window of the version in force when it is judged.
+
+
+@FAST
+@given(st.data(), st.sampled_from([2.5, 10.0]), latenesses, st.sampled_from([0.0, 1.0, 2.5, 10.0]),
+       st.sampled_from([0.0, 1.0, 2.5, 10.0]))  # fmt: skip
+def test_exact_when_the_window_changes_at_a_random_point(data: st.DataObject, window: float, lateness: float,
+                                                         before: float, after: float) -> None:  # fmt: skip
+    times = data.draw(in_lateness_sequences(lateness))
+    change = data.draw(st.integers(0, len(times)))
+    spans = [min(before if i < change else after, window) for i in range(len(times))]
+    state, device, sessions = SlidingTimestamps.initialize(), DeviceWindows.initialize(), SessionUrlWindows()
+    counts, device_counts, session_counts = [], [], []
+    for ts, span in zip(times, spans, strict=True):
+        counts.append(state.aggregate(ts, window, lateness, within=span))
+        device_counts.append(device.aggregate(ts, window, lateness, within=span))
+        session_counts.append(sessions.aggregate("u", ts, window, lateness, within=span))
+    expected = [sum(1 for t in times[:i] if ts - span <= t <= ts) for i, (ts, span) in enumerate(zip(times, spans,
+                                                                                                   strict=True))]
+    assert counts == expected
+    assert device_counts == expected
+    assert session_counts == expected
