@@ -28,6 +28,7 @@ from fraudapp.models import Features
 from fraudapp.pipeline import InFlight, session_key, unpack
 from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
+from fraudapp.ruleset import Judging, parse_rule_set_record
 from fraudapp.stage import Stage
 from fraudapp.state.sliding import DedupEntry, DeviceWindows, SessionUrlWindows
 from fraudapp.state.streamtime import MultiTopicStreamTime, Watermarks
@@ -88,12 +89,21 @@ def check_device_clicks(partition: int, group: list[EventT], windows: TableCache
             source = orjson.dumps([msg.topic, msg.partition, msg.offset])
             outbox.add(topics.clicks_rekeyed, device_key, msg.value, {SOURCE_HEADER: source})
             continue
+        # The rule set in force now decides this click at every stage (its version travels
+        # with it); the state keeps the deployment's windows, the largest any version may use.
+        judging = tables.rule_sets.live.for_click(click.campaign_id, click.publisher_id)
+        rules = judging.settings
         window = windows.get(click.device_id)
-        features = {"device_prior": window.aggregate(click.ts, s.click_spam_window_seconds, s.lateness_seconds)}
+        features: dict[str, Any] = {
+            "rules_version": judging.version,
+            "device_prior": window.aggregate(click.ts, s.click_spam_window_seconds, s.lateness_seconds,
+                                             rules.click_spam_window_seconds),
+        }
         if click.session_id and click.url:
             # the device's own share, in Kafka order (see state/sliding.py)
             features["session_own_prior"] = window.aggregate_session(
-                click.session_id, click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds
+                click.session_id, click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds,
+                rules.session_url_window_seconds,
             )
         windows.put(click.device_id, window)
         newest_by_topic[msg.topic] = max(newest_by_topic.get(msg.topic, click.ts), click.ts)
@@ -130,7 +140,8 @@ def check_click_ids(partition: int, group: list[EventT], entries: TableCache[str
     for inflight in _unpacked(group):
         click = inflight.click
         entry = entries.get(click.click_id)
-        duplicate_of, kept = DedupEntry.check(entry, click.ts, s.dedup_seconds)
+        horizon = judging_of(inflight).settings.dedup_seconds
+        duplicate_of, kept = DedupEntry.check(entry, click.ts, horizon)
         if kept is not entry:
             entries.put(click.click_id, kept)
         inflight.features["duplicate_of"] = duplicate_of
@@ -159,14 +170,16 @@ def judge_session_clicks(partition: int, group: list[EventT], sessions: TableCac
     for inflight in _unpacked(group):
         click = inflight.click
         session_prior = None
+        judging = judging_of(inflight)
         if click.session_id and click.url:
             windows = sessions.get(click.session_id)
             others = windows.aggregate(
-                click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds, click.device_id
+                click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds, click.device_id,
+                judging.settings.session_url_window_seconds,
             )
             sessions.put(click.session_id, windows)
             session_prior = inflight.features.get("session_own_prior", 0) + others
-        body = judge_click(inflight, session_prior)
+        body = judge_click(inflight, session_prior, judging)
         outbox.add(topics.verdicts, click.device_id.encode(), orjson.dumps(body))
         alert_partials.add(click, body)
         newest = max(newest, click.ts)
@@ -190,7 +203,14 @@ async def judge_clicks(stream: faust.StreamT[bytes]) -> None:
     await judge_stage.run(stream)
 
 
-def judge_click(inflight: InFlight, session_prior: int | None) -> dict[str, Any]:
+def judging_of(inflight: InFlight) -> Judging:
+    """The rule set version the device stage took for this click (version 0 for a click
+    forwarded before rule sets travelled with it)."""
+    click = inflight.click
+    return tables.rule_sets.judging(inflight.features.get("rules_version", 0), click.campaign_id, click.publisher_id)
+
+
+def judge_click(inflight: InFlight, session_prior: int | None, judging: Judging) -> dict[str, Any]:
     click = inflight.click
     now = time.time()
     index = tables.blacklist.index
@@ -202,7 +222,9 @@ def judge_click(inflight: InFlight, session_prior: int | None) -> dict[str, Any]
         device_entry=index.match_device(click.device_id, now),
         ip_near_blacklisted=index.near_ip(click.ip, now),
     )
-    body = judge(click, features, s, now, datacenter=datacenter).to_dict()
+    verdict = judge(click, features, judging.settings, now, datacenter=datacenter, rules=judging.hard_rules(),
+                    rules_version=judging.version)
+    body = verdict.to_dict()
     body["source"] = inflight.source
     record_verdict_metrics(body, inflight.received_at, now)
     return body
@@ -217,6 +239,31 @@ def record_verdict_metrics(verdict: dict[str, Any], received_at: float, now: flo
             metrics.fraud_types.labels(fraud_type).inc()
     metrics.decision_latency.observe(max(0.0, now - verdict["ts"]))
     metrics.processing_latency.observe(max(0.0, now - received_at))
+
+
+@app.agent(topics.rules)
+async def apply_rule_sets(stream: faust.StreamT[bytes]) -> None:
+    """Check each published rule set and keep it in the global rule-set table: every worker
+    applies the `default` set's new version as its changelog record arrives."""
+    outbox = Outbox(app)
+    async for event in events(stream):
+        update = parse_rule_set_record(event.key, event.value, s)
+        if isinstance(update, Rejection):
+            reject(outbox, event, update)
+            await outbox.flush()
+            continue
+        name, document = update
+        stale = tables.rule_sets.stale(name, document)
+        if stale is not None:
+            reject(outbox, event, stale)
+            await outbox.flush()
+            continue
+        if document is None:
+            if name in tables.rule_sets:
+                del tables.rule_sets[name]
+        else:
+            tables.rule_sets[name] = document
+        tables.rule_sets.load(name, document)
 
 
 @app.agent(topics.blacklist_updates)

@@ -31,6 +31,8 @@ processing_latency = Histogram(
     registry=REGISTRY,
 )
 blacklist_entries = Gauge("fraudapp_blacklist_entries", "Active blacklist entries on this worker", registry=REGISTRY)
+rules_version = Gauge("fraudapp_rules_version", "Version of the rule set this worker applies (0: the environment's)",
+                      registry=REGISTRY)
 window_state_keys = Gauge(
     "fraudapp_window_state_keys", "Keys held in window state on this worker", ["table"], registry=REGISTRY
 )
@@ -89,9 +91,10 @@ def rocksdb_memory_of(table: Any) -> dict[str, int]:
     return {kind: size for kind, size in sizes.items() if size is not None}
 
 
-def update_state_gauges(blacklist_size: int, tables: Iterable[Any]) -> None:
+def update_state_gauges(blacklist_size: int, tables: Iterable[Any], rules: int = 0) -> None:
     """Set the gauges that are levels rather than events (called by a periodic timer)."""
     blacklist_entries.set(blacklist_size)
+    rules_version.set(rules)
     for table in tables:
         window_state_keys.labels(table.name).set(estimate_keys(table))
         for kind, size in rocksdb_memory_of(table).items():

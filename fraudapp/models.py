@@ -141,6 +141,7 @@ class Verdict:
     reasons: list[dict[str, str]]
     detected_at: float
     layers: dict[str, float | None] = field(default_factory=dict)
+    rules_version: int = 0  # the rule set judged under (CONTRACT §4c); 0: the environment's settings
 
     @property
     def fraud_type(self) -> str | None:
@@ -161,4 +162,5 @@ class Verdict:
             "reasons": self.reasons,
             "layers": self.layers,
             "detected_at": self.detected_at,
+            "rules_version": self.rules_version,
         }

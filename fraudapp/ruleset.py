@@ -27,6 +27,7 @@ import orjson
 from fraudapp.models import HARD_FRAUD_TYPES
 from fraudapp.rules import HARD_RULES, Rule
 from fraudapp.settings import Settings
+from fraudapp.validate import Rejection
 
 DEFAULT_NAME = "default"
 
@@ -250,3 +251,30 @@ def _sections(tuning: Tuning) -> dict[str, Any]:
 
 def _path(parts: Iterable[Any]) -> str:
     return ".".join(str(part) for part in parts)
+
+
+def parse_rule_set_record(key: bytes | None, value: bytes | None, base: Settings) -> tuple[str, Any] | Rejection:
+    """A record of the rules topic: (name, document), (name, None) for a deletion (a
+    tombstone), or why it is refused. The key is the set's name; a document's `name`,
+    when given, must agree with it."""
+    if not key:
+        return Rejection("missing_field", "a rule-set record needs its name as the key")
+    try:
+        name = key.decode()
+    except UnicodeDecodeError:
+        return Rejection("invalid_utf8", "a rule-set record's key must be UTF-8")
+    if value is None:
+        return name, None
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return Rejection("not_json", f"not JSON: {exc}"[:200])
+    if not isinstance(document, dict):
+        return Rejection("not_object", "a rule set must be a JSON object")
+    if document.setdefault("name", name) != name:
+        return Rejection("invalid_value", f"the rule set's name {document['name']!r} is not its key {name!r}")
+    try:
+        parse(document, base)
+    except RuleSetError as exc:
+        return Rejection("invalid_value", str(exc)[:1000])
+    return name, document

@@ -93,7 +93,7 @@ class Settings:
     topic_dlq: str = _doc("dead-letter topic", default="clicks-dlq")
     topic_transactions: str = _doc("transactions input topic", default="transactions")
     topic_transaction_verdicts: str = _doc("transaction verdicts topic", default="transaction-verdicts")
-    topic_rules: str = _doc("rule sets topic, compacted (planned: issue 20; not read yet)", default="rules")
+    topic_rules: str = _doc("rule sets topic, compacted (created with 1 partition)", default="rules")
     # Detection (contract §4)
     click_spam_threshold: int = _doc("T: earlier clicks of a device in the window that make a click spam", default=2)
     click_spam_window_seconds: float = _doc("W of click_spam, seconds", default=10.0)

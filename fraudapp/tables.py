@@ -8,6 +8,7 @@ restored windows never expire (faust-streaming #385, #193).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,7 +17,9 @@ import orjson
 
 from fraudapp.app import app, settings
 from fraudapp.models import BlacklistEntry
+from fraudapp.ruleset import DEFAULT_NAME, Judging, RuleSet, RuleSetError, parse, version_zero
 from fraudapp.state.blacklist_index import BlacklistIndex
+from fraudapp.validate import Rejection
 
 JSON = {"schema": faust.Schema(key_serializer="json", value_serializer="json")}
 
@@ -111,6 +114,82 @@ blacklist: BlacklistTable = app.tables.add(
         # a worker can loop in recovery.
         recovery_buffer_size=1,
         help="'<kind>:<value>' -> blacklist entry {kind, value, reason, added_at, expires_at}",
+        options=settings.rocksdb_options(),
+        **JSON,
+    )
+)
+
+log = logging.getLogger(__name__)
+
+
+class RuleSetTable(faust.GlobalTable):
+    """Rule sets on every worker (CONTRACT §4c), as the blacklist is: name -> document.
+
+    `live` is the set named `default`, parsed, or the environment's settings (version 0)
+    when there is none. `versions` keeps every version of it this worker has seen, so that
+    a click is judged by every stage under the version the first stage took for it."""
+
+    live: RuleSet
+    versions: dict[int, RuleSet]
+
+    def __post_init__(self) -> None:  # faust's Service calls this at the end of __init__
+        self.live = version_zero(settings)
+        self.versions = {0: self.live}
+
+    def partition_for_key(self, key: Any) -> int:
+        return 0  # one partition (see BlacklistTable.partition_for_key)
+
+    def apply_changelog_batch(self, batch: Iterable[faust.types.EventT]) -> None:
+        events = list(batch)
+        super().apply_changelog_batch(events)
+        for event in events:
+            raw = event.message.value
+            self.load(orjson.loads(event.message.key), orjson.loads(raw) if raw is not None else None)
+
+    async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
+        await super().on_recovery_completed(active_tps, standby_tps)
+        self.load(DEFAULT_NAME, self.get(DEFAULT_NAME))
+
+    def load(self, name: str, document: Any) -> None:
+        """Make a written document the live set (documents are checked before they are written)."""
+        if name != DEFAULT_NAME:
+            return
+        if document is None:  # deleted: back to the environment's settings
+            self.live = self.versions[0]
+            return
+        try:
+            ruleset = parse(document, settings)
+        except RuleSetError as exc:  # a deployment with other windows may refuse it
+            log.error("rule set %r version %r not applied: %s", name, document.get("version"), exc)
+            return
+        self.versions[ruleset.version] = ruleset
+        self.live = ruleset
+
+    def stale(self, name: str, document: Any) -> Rejection | None:
+        """Why a published document cannot replace the set in force: versions only go up
+        (a rollback publishes the old content as a new version)."""
+        if name == DEFAULT_NAME and document is not None and document["version"] <= self.live.version:
+            return Rejection("invalid_value", f"rule set {name!r} version {document['version']} is not above "
+                                              f"the version in force, {self.live.version}")
+        return None
+
+    def judging(self, version: int, campaign_id: str | None, publisher_id: str | None) -> Judging:
+        """What a click the first stage took `version` for is judged under (the live set's
+        version when this worker has not seen that one: it restarted in between)."""
+        return self.versions.get(version, self.live).for_click(campaign_id, publisher_id)
+
+
+rule_sets: RuleSetTable = app.tables.add(
+    RuleSetTable(
+        app,
+        name="rule-sets",
+        beacon=app.tables.beacon,
+        partitions=1,
+        use_partitioner=True,
+        standby_buffer_size=1,
+        is_global=True,
+        recovery_buffer_size=1,
+        help="rule-set name -> its latest document (CONTRACT §4c); 'default' is the one applied",
         options=settings.rocksdb_options(),
         **JSON,
     )

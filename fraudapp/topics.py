@@ -25,6 +25,7 @@ class Topics:
     verdicts: faust.TopicT
     alerts: faust.TopicT
     blacklist_updates: faust.TopicT
+    rules: faust.TopicT
     dlq: faust.TopicT
 
 
@@ -59,5 +60,7 @@ def declare(app: faust.App, s: Settings) -> Topics:
         alerts=raw(s.topic_alerts),
         # One partition: adds and removes of an entry keep their order for every worker.
         blacklist_updates=raw(s.topic_blacklist, partitions=1),
+        # Rule sets by name, the latest version of each kept (CONTRACT §4c).
+        rules=raw(s.topic_rules, partitions=1, compacting=True),
         dlq=raw(s.topic_dlq),
     )

@@ -8,6 +8,8 @@
   POST /blacklist              admin: publish add updates (202)
   DELETE /blacklist/{value}    admin: publish a remove update (202)
   POST /clicks                 ingest: validate and publish clicks (202 / 400)
+  GET  /rules                  the rule set this worker applies (version 0: the environment's)
+  PUT  /rules                  admin: check and publish a new version (202 / 400 / 409)
   GET  /schemas                the JSON Schemas of the topics' values (names, titles, topics)
   GET  /schemas/{name}         one of them (application/schema+json), or 404
   GET  /metrics                Prometheus text format
@@ -32,6 +34,7 @@ from faust.web import Request, Response, View
 
 from fraudapp import metrics, schemas, tables
 from fraudapp.app import app, settings, topics
+from fraudapp.ruleset import DEFAULT_NAME, RuleSetError, parse
 from fraudapp.runtime.producer import partitions_of
 from fraudapp.runtime.sensors import use_cheaper_hooks
 from fraudapp.state.blacklist_index import KINDS, entry_key
@@ -90,7 +93,7 @@ class WebTap(TopicTap):
 @app.timer(interval=5.0)
 async def refresh_state_gauges() -> None:
     """Levels (blacklist size, keys in window state) for /metrics; events count themselves."""
-    metrics.update_state_gauges(len(tables.blacklist.index), tables.STATE_TABLES)
+    metrics.update_state_gauges(len(tables.blacklist.index), tables.STATE_TABLES, tables.rule_sets.live.version)
 
 
 # Faust's sensors and ours on one registry; a fixed prefix (not the app id) keeps the
@@ -301,6 +304,36 @@ class BlacklistItem(View):
             return failed
         present = tables.blacklist.get(key) is not None
         return self.json({"published": 1, "key": key, "was_present": present, **orjson.loads(message)}, status=202)
+
+
+@app.page("/rules")
+class Rules(View):
+    async def get(self, request: Request) -> Response:
+        """The rule set this worker applies (version 0: the environment's settings)."""
+        live = tables.rule_sets.live
+        return self.json({"version": live.version, "rule_set": live.document()})
+
+    async def put(self, request: Request) -> Response:
+        """Admin: check a rule-set document and publish it (202); every worker applies it."""
+        body, refusal = _admitted_body(self, request, settings.admin_token, "FRAUDAPP_ADMIN_TOKEN", "rules")
+        if refusal is not None:
+            return refusal
+        if isinstance(body, dict):
+            body.setdefault("name", DEFAULT_NAME)
+        try:
+            ruleset = parse(body, settings)
+        except RuleSetError as exc:
+            metrics.http_rejected.labels("rules", "invalid").inc()
+            errors = [{"path": path, "error": message} for path, message in exc.errors]
+            return _error(self, 400, "invalid rule set: nothing published", errors=errors)
+        stale = tables.rule_sets.stale(ruleset.name, body)
+        if ruleset.name != DEFAULT_NAME or stale is not None:
+            reason = stale.detail if stale else f"only the rule set named {DEFAULT_NAME!r} is applied"
+            return _error(self, 409, reason)
+        failed = await _publish(self, settings.topic_rules, [(ruleset.name.encode(), orjson.dumps(body))], "rules")
+        if failed is not None:
+            return failed
+        return self.json({"published": ruleset.version, "name": ruleset.name}, status=202)
 
 
 @app.page("/clicks")

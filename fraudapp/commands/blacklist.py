@@ -10,10 +10,9 @@ from typing import Any
 
 import click
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from fraudapp.blacklist_updates import KINDS, update_from_obj
-from fraudapp.kafkaconn import KafkaUnreachable, explain_connection_errors
+from fraudapp.commands.publishing import publish
 from fraudapp.settings import Settings
 from fraudapp.validate import Rejection
 from fraudapp.web.requests import infer_kind
@@ -25,31 +24,12 @@ def _check(update: dict[str, Any]) -> None:
         raise click.ClickException(f"{update.get('value')!r}: {result.detail}")
 
 
-async def _publish(settings: Settings, updates: list[dict[str, Any]]) -> None:
-    kafka = settings.kafka_client_options()
-    producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True, linger_ms=5)
-    try:
-        try:
-            with explain_connection_errors(kafka):
-                await producer.start()
-        except KafkaUnreachable as exc:
-            raise click.ClickException(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback
-            raise click.ClickException(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from None
-        futures = [
-            await producer.send(settings.topic_blacklist, key=u["value"].encode(), value=orjson.dumps(u))
-            for u in updates
-        ]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
 def _run(updates: list[dict[str, Any]], broker: str | None) -> None:
     settings = Settings.from_env(**({"broker": broker} if broker else {}))
     for u in updates:
         _check(u)
-    asyncio.run(_publish(settings, updates))
+    records = [(u["value"].encode(), orjson.dumps(u)) for u in updates]
+    asyncio.run(publish(settings, settings.topic_blacklist, records))
     click.echo(f"published {len(updates)} update(s) to {settings.topic_blacklist}")
 
 

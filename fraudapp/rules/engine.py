@@ -50,6 +50,7 @@ def judge(
     *,
     datacenter: DatacenterRanges | None = None,
     rules: tuple[Rule, ...] = HARD_RULES,
+    rules_version: int = 0,
 ) -> Verdict:
     hits = [hit for rule in rules if (hit := rule.apply(click, features, settings)) is not None]
     scores, notes = explain(click, features, datacenter)
@@ -88,4 +89,5 @@ def judge(
         reasons=reasons,
         detected_at=now,
         layers={"ip": scores.ip, "fingerprint": scores.fingerprint, "behaviour": scores.behaviour},
+        rules_version=rules_version,
     )

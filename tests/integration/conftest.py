@@ -101,6 +101,7 @@ class Cluster:
             FRAUDAPP_TOPIC_ALERTS=self.topic("fraud-alerts"),
             FRAUDAPP_TOPIC_BLACKLIST=self.topic("blacklist-updates"),
             FRAUDAPP_TOPIC_DLQ=self.topic("clicks-dlq"),
+            FRAUDAPP_TOPIC_RULES=self.topic("rules"),
             FRAUDAPP_LOG_LEVEL="INFO",
             FRAUDAPP_STORE="rocksdb://",
         )

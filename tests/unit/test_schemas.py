@@ -249,7 +249,9 @@ def test_engine_verdicts_match_the_schema(case: str) -> None:
         {"layers": {"ip": 50, "fingerprint": 50}},
         {"source": ["clicks", 0]},
         {"source": ["clicks", 0, 1, 2]},
-        {"rules_version": 3},  # planned, not emitted yet: a new version of the schema brings it
+        {"rules_version": -1},
+        {"rules_version": "3"},
+        {"ivt": "givt"},  # planned, not emitted yet: a new version of the schema brings it
     ],
 )
 def test_verdict_schema_refuses_what_the_engine_never_writes(change: dict[str, Any]) -> None:

@@ -264,6 +264,7 @@ class StateBench:
             FRAUDAPP_TOPIC_ALERTS=self.topic("fraud-alerts"),
             FRAUDAPP_TOPIC_BLACKLIST=self.topic("blacklist-updates"),
             FRAUDAPP_TOPIC_DLQ=self.topic("clicks-dlq"),
+            FRAUDAPP_TOPIC_RULES=self.topic("rules"),
             FRAUDAPP_DATADIR=str(self.work / name / "data"),
             FRAUDAPP_TABLEDIR=str(self.work / name / "tables"),
             FRAUDAPP_WEB_PORT=str(free_port()),

@@ -1,0 +1,124 @@
+"""Rule sets on running workers (CONTRACT §4c): a per-campaign click_spam threshold published
+with PUT /rules changes that campaign's verdicts, and only its, on both workers; every
+verdict says which version judged it and agrees with the reference under that version; a
+restarted worker still judges under the latest version; bad rule sets change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+
+from fraudapp.tooling.benchmark.kafkaio import produce
+from tests.integration.conftest import Cluster, Worker, consume_json, produce_clicks, wait_for
+
+pytestmark = pytest.mark.integration
+
+ADMIN = "admin-" + uuid.uuid4().hex
+UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+PER_DEVICE = 6  # clicks 1 s apart: from the 3rd on, click_spam under the default threshold 2
+QUIET = 100  # campaign "quiet"'s threshold in version 1: never reached
+RULES_V1 = {"version": 1, "description": "campaign quiet: click_spam off in effect",
+            "overrides": {"campaign": {"quiet": {"rules": {"click_spam": {"threshold": QUIET}}}}}}
+
+
+def http(worker: Worker, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(worker.url + path, data=data, method=method,
+                                 headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return resp.status, orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())
+
+
+def version_on(worker: Worker) -> int | None:
+    try:
+        return http(worker, "GET", "/rules")[1]["version"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def clicks(batch: str, start: float) -> list[dict[str, Any]]:
+    """Per campaign one device clicking PER_DEVICE times, 1 s apart (interleaved)."""
+    out = []
+    for i in range(PER_DEVICE):
+        for campaign in ("quiet", "loud"):
+            out.append({"click_id": f"{batch}-{campaign}-{i}", "ts": start + i, "device_id": f"{batch}-{campaign}",
+                        "ip": "93.184.216.34", "user_agent": UA, "campaign_id": campaign, "publisher_id": "pub"})
+    return out
+
+
+def threshold(version: int, campaign: str) -> int:
+    return QUIET if version >= 1 and campaign == "quiet" else 2
+
+
+def check_against_reference(verdicts: list[dict[str, Any]]) -> None:
+    """Each click's earlier clicks in its 10 s window are its index on its device (1 s apart)."""
+    for v in verdicts:
+        index = int(v["click_id"].rsplit("-", 1)[1])
+        expected = index >= threshold(v["rules_version"], v["campaign_id"])
+        assert ("click_spam" in v["fraud_types"]) == expected, v
+
+
+def test_a_campaigns_threshold_changes_only_its_verdicts_on_every_worker(fraud_cluster: Cluster) -> None:
+    workers = [fraud_cluster.start_worker(name, FRAUDAPP_ADMIN_TOKEN=ADMIN) for name in ("w1", "w2")]
+    assert [version_on(w) for w in workers] == [0, 0]
+    start = time.time() - 600
+
+    before = clicks("b1", start)
+    produce_clicks(fraud_cluster, before)  # at full speed, before the change: judged under 0 or 1
+
+    # Bad rule sets are refused whole, by field path, and change nothing.
+    status, body = http(workers[0], "PUT", "/rules", {"version": 1, "rules": {"click_spam": {"threshold": 0}}})
+    assert status == 400 and [e["path"] for e in body["errors"]] == ["rules.click_spam.threshold"]
+    status, body = http(workers[0], "PUT", "/rules", {"version": 1, "rules": {"click_spam": {"window_seconds": 60}}})
+    assert status == 400 and "state horizon" in body["errors"][0]["error"]
+
+    published = time.monotonic()
+    wait_for(lambda: http(workers[0], "PUT", "/rules", RULES_V1)[0] == 202, 30, "PUT /rules to publish")
+    wait_for(lambda: [version_on(w) for w in workers] == [1, 1], 30, "both workers to apply version 1")
+    applied = time.monotonic() - published
+    print(f"\nversion 1 applied on both workers {applied:.2f} s after PUT /rules")
+    assert http(workers[1], "PUT", "/rules", RULES_V1)[0] == 409  # versions only go up
+
+    after = clicks("b2", start + 100)
+    produce_clicks(fraud_cluster, after)
+    # A record written straight to the topic is checked too: dead-lettered with its reason.
+    bad = [(b"default", orjson.dumps({"version": 2, "score": {"clean_above": 10}}))]
+    asyncio.run(produce(fraud_cluster.bootstrap, fraud_cluster.topic("rules"), bad))
+
+    verdicts = consume_json(fraud_cluster, "verdicts", len(before) + len(after), timeout=120)
+    assert len(verdicts) == len(before) + len(after)
+    check_against_reference(verdicts)
+    late = [v for v in verdicts if v["click_id"].startswith("b2-")]
+    assert {v["rules_version"] for v in late} == {1}
+    assert not [v for v in late if v["campaign_id"] == "quiet" and "click_spam" in v["fraud_types"]]
+    assert len([v for v in late if v["campaign_id"] == "loud" and "click_spam" in v["fraud_types"]]) == PER_DEVICE - 2
+
+    dead = consume_json(fraud_cluster, "clicks-dlq", 1, timeout=60)
+    assert [d["error"] for d in dead] == ["invalid_value"] and "suspicious_above" in dead[0]["detail"]
+    assert [version_on(w) for w in workers] == [1, 1]  # the bad version 2 changed nothing
+
+    # A restarted worker still judges under the latest version.
+    workers[1].stop()
+    workers[1] = fraud_cluster.start_worker("w2", FRAUDAPP_ADMIN_TOKEN=ADMIN)
+    wait_for(lambda: version_on(workers[1]) == 1, 60, "the restarted worker to judge under version 1")
+    again = clicks("b3", start + 200)
+    produce_clicks(fraud_cluster, again)
+    total = len(before) + len(after) + len(again)
+    verdicts = consume_json(fraud_cluster, "verdicts", total, timeout=120)
+    restarted = [v for v in verdicts if v["click_id"].startswith("b3-")]
+    assert len(restarted) == len(again) and {v["rules_version"] for v in restarted} == {1}
+    check_against_reference(restarted)
+    for worker in workers:
+        log = worker.log.read_text(errors="replace")
+        assert "Traceback" not in log, worker.tail(80)
