@@ -29,6 +29,16 @@ alert_policy = alert_rule.AlertPolicy(
 )
 
 
+def policy_in_force() -> alert_rule.AlertPolicy:
+    """The alert policy of the rule set in force when a window closes (its window size and
+    grace are the deployment's: a rule set cannot change them, see ruleset.FIXED_SETTINGS)."""
+    rules = tables.rule_sets.live.for_click(None, None).settings
+    if (rules.alert_min_clicks, rules.alert_fraud_ratio) == (alert_policy.min_clicks, alert_policy.fraud_ratio):
+        return alert_policy
+    return alert_rule.AlertPolicy(alert_policy.window_seconds, rules.alert_min_clicks, rules.alert_fraud_ratio,
+                                  alert_policy.grace_seconds)
+
+
 class AlertPartials:
     """The verdict stage's judged clicks summed per (scope, window) over one batch: one
     record per scope and window goes to the alert stage, not one per click."""
@@ -87,7 +97,7 @@ class AlertCloser:
         self._next_run[partition] = now + self.every_seconds
         for scope, state in states.stored_items():
             before = (len(state["open"]), len(state["closed"]))
-            raised = alert_rule.close(state, scope, watermark, alert_policy)
+            raised = alert_rule.close(state, scope, watermark, policy_in_force())
             for alert in raised:
                 outbox.add(topics.alerts, alert["id"].encode(), orjson.dumps(alert))
                 metrics.alerts.labels(alert["scope"]).inc()
