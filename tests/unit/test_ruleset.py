@@ -189,3 +189,16 @@ def test_the_written_out_document_judges_every_click_the_same(document: dict[str
                 f: getattr(two.settings, f) for f in SETTING_OF.values()
             }
             assert (one.enabled, one.version) == (two.enabled, two.version)
+
+
+def test_the_readme_example_is_a_valid_rule_set() -> None:
+    from pathlib import Path
+
+    import orjson
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = text.index("```json", text.index("**Rule sets**")) + len("```json")
+    ruleset = parse(orjson.loads(text[start:text.index("```", start)]), Settings())
+    judging = ruleset.for_click("c-17", "pub-9")
+    assert judging.settings.click_spam_threshold == 6
+    assert "session_url_repeat" not in judging.enabled
