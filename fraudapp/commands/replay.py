@@ -134,6 +134,21 @@ def recorded_by_line(records: Iterable[dict[str, Any]], lines: Sequence[Line],
     return out, unpaired
 
 
+def by_fraud_type_and_campaign(changes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """How the changes split: per fraud type the inputs that gained it and that lost it, and
+    per campaign (None: no campaign) the inputs that changed (what a rule set would do)."""
+    fraud_types: dict[str, dict[str, int]] = {}
+    campaigns: dict[str, int] = {}
+    for change in changes:
+        before, after = set(change["before"]["fraud_types"]), set(change["after"]["fraud_types"])
+        for name, kind in [(t, "gained") for t in after - before] + [(t, "lost") for t in before - after]:
+            counts = fraud_types.setdefault(name, {"gained": 0, "lost": 0})
+            counts[kind] += 1
+        campaign = str(change.get("campaign_id"))
+        campaigns[campaign] = campaigns.get(campaign, 0) + 1
+    return {"fraud_types": dict(sorted(fraud_types.items())), "campaigns": dict(sorted(campaigns.items()))}
+
+
 def _outcome(v: Mapping[str, Any]) -> dict[str, Any]:
     return {"verdict": v.get("verdict"), "fraud_types": sorted(v.get("fraud_types") or [])}
 
@@ -159,7 +174,8 @@ def compare(old: Mapping[int, dict[str, Any]], new: Mapping[int, dict[str, Any]]
         if before == after:
             unchanged += 1
             continue
-        change = {"line": line, "click_id": v.get("click_id"), "before": before, "after": after}
+        change = {"line": line, "click_id": v.get("click_id"), "campaign_id": v.get("campaign_id"),
+                  "before": before, "after": after}
         # Only fraud types the contract lets depend on other devices' order differ (§4).
         either = set(v.get("either") or ())
         if set(before["fraud_types"]) ^ set(after["fraud_types"]) <= either and either:
@@ -169,8 +185,8 @@ def compare(old: Mapping[int, dict[str, Any]], new: Mapping[int, dict[str, Any]]
     new_only = [{"line": line, "click_id": new[line].get("click_id"), "after": _outcome(new[line])}
                 for line in sorted(set(new) - set(old)) if new[line].get("verdict") != REJECTED]
     return {"compared": len(old), "unchanged": unchanged, "changed": changed, "order_dependent": order_dependent,
-            "missing": missing,
-            "new_only": new_only, "unpaired": list(unpaired)}
+            "missing": missing, "new_only": new_only, "unpaired": list(unpaired),
+            "by": by_fraud_type_and_campaign(changed)}
 
 
 async def _replay(items: list[Item], kafka: KafkaTarget, topics: SimTopics, speed: float, quiet: bool,
@@ -210,10 +226,13 @@ def _fmt(outcome: dict[str, Any]) -> str:
               help="The run's truth file: pairs --compare verdicts that have no `line` field (older dumps).")
 @click.option("--diff-out", default=None, type=click.Path(dir_okay=False), help="Write the changes as JSON.")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Longest wait for the new verdicts.")
+@click.option("--rules", "rules_path", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="A rule set (JSON) to publish to the deployment first: the diff then shows what it changes, "
+              "per fraud type and campaign. Its version must be above the one the deployment applies.")
 @click.option("--broker", default=None, help="Kafka bootstrap (default: FRAUDAPP_BROKER).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(file: str, speed: float, compare_path: str | None, truth_path: str | None, diff_out: str | None,
-            timeout: float, broker: str | None, quiet: bool) -> None:
+            timeout: float, rules_path: str | None, broker: str | None, quiet: bool) -> None:
     """Re-feed a JSON-lines file of clicks (e.g. from `simulate --out`) into `clicks`.
 
     Replaying into the same detector makes every click a duplicate_click (it remembers
@@ -231,6 +250,7 @@ def command(file: str, speed: float, compare_path: str | None, truth_path: str |
     settings = Settings.from_env(**({"broker": broker} if broker else {}))
     topics = SimTopics.from_settings(settings)
     items, lines = load_items(file)
+    version = _publish_rules(rules_path, settings) if rules_path else None
     kafka = settings.kafka_client_options()
     try:
         with explain_connection_errors(kafka):
@@ -240,6 +260,13 @@ def command(file: str, speed: float, compare_path: str | None, truth_path: str |
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(f"replayed {len(sent)} of {len(items)} lines into {topics.clicks!r}")
+    if version is not None and verdicts:
+        other = sorted({v.get("rules_version") for v in verdicts} - {version}, key=str)
+        if other:
+            click.echo(f"error: {sum(v.get('rules_version') != version for v in verdicts)} verdicts were judged "
+                       f"under rule set version(s) {other}, not {version}: the deployment had not applied it yet, "
+                       "or applies a newer one; replay into a fresh deployment again", err=True)
+            sys.exit(1)
     if not compare_path:
         return
     old, unpaired = recorded_by_line(read_jsonl(compare_path), lines, read_jsonl(truth_path) if truth_path else None)
@@ -251,6 +278,10 @@ def command(file: str, speed: float, compare_path: str | None, truth_path: str |
         click.echo(f"{len(diff['unpaired'])} recorded verdicts not paired with a line (no `line` field and their "
                    "click_id is on several lines or none: dump them again with `evaluate --dump-verdicts`, or "
                    "give --truth)")
+    for name, counts in diff["by"]["fraud_types"].items():
+        click.echo(f"  {name}: +{counts['gained']} -{counts['lost']}")
+    for campaign, count in diff["by"]["campaigns"].items():
+        click.echo(f"  campaign {campaign}: {count} changed")
     for change in diff["changed"][:20]:
         click.echo(f"  line {change['line']} {change['click_id']}: {_fmt(change['before'])} -> {_fmt(change['after'])}")
     if len(diff["changed"]) > 20:
@@ -258,3 +289,48 @@ def command(file: str, speed: float, compare_path: str | None, truth_path: str |
     if diff_out:
         with open(diff_out, "wb") as fh:
             fh.write(orjson.dumps(diff, option=orjson.OPT_INDENT_2))
+
+
+def _publish_rules(path: str, settings: Settings) -> int:
+    """Check the rule set and publish it to the deployment's rules topic; its version."""
+    from fraudapp.commands.publishing import publish
+    from fraudapp.ruleset import RuleSetError, parse
+
+    with open(path, "rb") as fh:
+        document = orjson.loads(fh.read())
+    try:
+        ruleset = parse(document, settings)
+    except RuleSetError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    document.setdefault("name", ruleset.name)
+    asyncio.run(publish(settings, settings.topic_rules, [(ruleset.name.encode(), orjson.dumps(document))]))
+    click.echo(f"published rule set {ruleset.name!r} version {ruleset.version} to {settings.topic_rules}")
+    if not asyncio.run(_applied(settings, ruleset.version, timeout=60.0)):
+        raise click.ClickException(f"the deployment did not apply rule set version {ruleset.version} within 60 s "
+                                   "(a version at or below the one in force is dead-lettered: see the dead-letter topic)")
+    return ruleset.version
+
+
+async def _applied(settings: Settings, version: int, timeout: float) -> bool:
+    """Wait until the deployment's rule-set table holds `version` (its changelog, read
+    committed: the worker that applied it already judges under it)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from fraudapp.ruleset import DEFAULT_NAME
+
+    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=None, enable_auto_commit=False,
+                                isolation_level="read_committed", auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tp = TopicPartition(f"{settings.app_id}-rule-sets-changelog", 0)
+        consumer.assign([tp])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(tp, timeout_ms=200)).values():
+                for record in records:
+                    if record.value and orjson.loads(record.key) == DEFAULT_NAME \
+                            and orjson.loads(record.value).get("version") == version:
+                        return True
+        return False
+    finally:
+        await consumer.stop()

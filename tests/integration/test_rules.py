@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,6 +23,8 @@ from fraudapp.tooling.benchmark.kafkaio import produce
 from tests.integration.conftest import Cluster, Worker, consume_json, produce_clicks, wait_for
 
 pytestmark = pytest.mark.integration
+
+FRAUDAPP = str(Path(sys.executable).with_name("fraudapp"))
 
 ADMIN = "admin-" + uuid.uuid4().hex
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
@@ -122,3 +127,34 @@ def test_a_campaigns_threshold_changes_only_its_verdicts_on_every_worker(fraud_c
     for worker in workers:
         log = worker.log.read_text(errors="replace")
         assert "Traceback" not in log, worker.tail(80)
+
+
+def test_replay_with_a_rule_set_reports_what_it_changes_per_fraud_type_and_campaign(
+    fraud_cluster: Cluster, tmp_path: Path
+) -> None:
+    """`replay --rules` into a fresh deployment: the recorded run (here the reference's
+    verdicts under version 0) against the same clicks judged under version 1."""
+    worker = fraud_cluster.start_worker("w1")
+    sent = clicks("r", time.time() - 600)
+    clicks_file, recorded_file = tmp_path / "clicks.jsonl", tmp_path / "recorded.jsonl"
+    rules_file, diff_file = tmp_path / "rules.json", tmp_path / "diff.json"
+    clicks_file.write_bytes(b"\n".join(orjson.dumps(c) for c in sent) + b"\n")
+    recorded = []
+    for line, click in enumerate(sent):
+        spam = int(click["click_id"].rsplit("-", 1)[1]) >= threshold(0, click["campaign_id"])
+        recorded.append({"line": line, "click_id": click["click_id"], "campaign_id": click["campaign_id"],
+                         "verdict": "fraud" if spam else "clean", "fraud_types": ["click_spam"] if spam else []})
+    recorded_file.write_bytes(b"\n".join(orjson.dumps(v) for v in recorded) + b"\n")
+    rules_file.write_bytes(orjson.dumps(RULES_V1))
+
+    run = subprocess.run([FRAUDAPP, "replay", str(clicks_file), "--speed", "0", "--rules", str(rules_file),
+                          "--compare", str(recorded_file), "--diff-out", str(diff_file), "--quiet"],
+                         env=fraud_cluster.env(), capture_output=True, text=True, timeout=240, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr + worker.tail()
+    print(run.stdout)
+    diff = orjson.loads(diff_file.read_bytes())
+    assert diff["missing"] == [] and diff["compared"] == len(sent)
+    # the quiet campaign's spam clicks (all but its first two) are clean under version 1
+    assert diff["by"] == {"fraud_types": {"click_spam": {"gained": 0, "lost": PER_DEVICE - 2}},
+                          "campaigns": {"quiet": PER_DEVICE - 2}}
+    assert "click_spam: +0 -4" in run.stdout

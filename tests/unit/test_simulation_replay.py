@@ -147,7 +147,8 @@ def test_compare_reports_before_and_after() -> None:
                     7: {"verdict": "rejected", "fraud_types": [], "error": "invalid_ip"},
                     9: {"click_id": "c", "verdict": "suspicious", "fraud_types": []},  # answered now only
                     11: {"verdict": "rejected", "fraud_types": []}})  # dead-lettered both times: not reported
-    assert diff["changed"] == [{"line": 7, "click_id": "b", "before": {"verdict": "clean", "fraud_types": []},
+    assert diff["changed"] == [{"line": 7, "click_id": "b", "campaign_id": None,
+                                "before": {"verdict": "clean", "fraud_types": []},
                                 "after": {"verdict": "rejected", "fraud_types": []}}]
     assert diff["unchanged"] == 1
     assert diff["new_only"] == [{"line": 9, "click_id": "c", "after": {"verdict": "suspicious", "fraud_types": []}}]
@@ -188,3 +189,16 @@ def test_dump_verdicts_carries_the_truths_either_types(tmp_path: Path) -> None:
     dump_verdicts(str(path), truth, [_verdict("a", CLEAN, ["clicks", 0, 0]), _verdict("b", CLEAN, ["clicks", 0, 1])])
     dumped = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     assert [v.get("either") for v in dumped] == [["session_url_repeat"], None]
+
+
+def test_changes_split_by_fraud_type_and_campaign() -> None:
+    """What `replay --rules` reports: per fraud type the inputs that gained or lost it, per
+    campaign the inputs that changed."""
+    spam = {"verdict": "fraud", "fraud_types": ["click_spam"]}
+    clean = {"verdict": "clean", "fraud_types": []}
+    old = {1: {"click_id": "a", "campaign_id": "c1", **spam}, 2: {"click_id": "b", "campaign_id": "c1", **spam},
+           3: {"click_id": "c", "campaign_id": "c2", **clean}, 4: {"click_id": "d", "campaign_id": "c2", **spam}}
+    new = {1: clean, 2: clean, 3: {"verdict": "fraud", "fraud_types": ["bot_user_agent", "click_spam"]}, 4: spam}
+    by = compare(old, new)["by"]
+    assert by["fraud_types"] == {"bot_user_agent": {"gained": 1, "lost": 0}, "click_spam": {"gained": 1, "lost": 2}}
+    assert by["campaigns"] == {"c1": 2, "c2": 1}
