@@ -56,3 +56,14 @@ def test_the_series_are_upstreams() -> None:
     assert ours == upstream
     assert ours[("faust_messages_received_per_topic_total", (("topic", "clicks"),))] == 6  # after the rebalance
     assert ours[("faust_events_runtime_ms_count", ())] == 18
+
+
+def test_the_livelock_check_sees_each_partitions_last_event_like_upstreams() -> None:
+    """Faust's livelock check (`verify_event_path`) reads `stream_inbound_time`: without it,
+    a 30-minute soak logged "Stream has not started processing" 25,000 times."""
+    upstream = PrometheusMonitor(metrics=FaustMetrics.create(CollectorRegistry(), "faust"))
+    ours = FraudMonitor(metrics=FaustMetrics.create(CollectorRegistry(), "faust"))
+    drive(upstream)
+    drive(ours)
+    assert set(ours.stream_inbound_time) == set(upstream.stream_inbound_time) == {
+        TP("clicks", 0), TP("clicks", 1), TP("t-clicks-by-session", 2)}
