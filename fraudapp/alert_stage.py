@@ -95,9 +95,10 @@ class AlertCloser:
         if now < self._next_run.get(partition, 0.0):
             return
         self._next_run[partition] = now + self.every_seconds
+        policy = policy_in_force()
         for scope, state in states.stored_items():
             before = (len(state["open"]), len(state["closed"]))
-            raised = alert_rule.close(state, scope, watermark, policy_in_force())
+            raised = alert_rule.close(state, scope, watermark, policy)
             for alert in raised:
                 outbox.add(topics.alerts, alert["id"].encode(), orjson.dumps(alert))
                 metrics.alerts.labels(alert["scope"]).inc()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from fraudapp.models import BlacklistEntry
 from fraudapp.state.blacklist_index import entry_key
-from fraudapp.validate import Rejection
+from fraudapp.validate import Rejection, json_object
 
 KINDS = ("ip", "cidr", "device", "wallet")
 
@@ -17,13 +15,8 @@ def parse_update(raw: bytes | None, now: float) -> tuple[str, dict[str, Any] | N
     """(table key, entry dict) for an add, (table key, None) for a remove."""
     if not raw:
         return Rejection("empty", "blacklist update has no value")
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return Rejection("not_json", f"not JSON: {exc}"[:200])
-    if not isinstance(obj, dict):
-        return Rejection("not_object", "a blacklist update must be a JSON object")
-    return update_from_obj(obj, now)
+    obj = json_object(raw, "a blacklist update")
+    return obj if isinstance(obj, Rejection) else update_from_obj(obj, now)
 
 
 def update_from_obj(obj: dict[str, Any], now: float) -> tuple[str, dict[str, Any] | None] | Rejection:

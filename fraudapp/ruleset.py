@@ -27,7 +27,7 @@ import orjson
 from fraudapp.models import HARD_FRAUD_TYPES
 from fraudapp.rules import HARD_RULES, Rule
 from fraudapp.settings import Settings
-from fraudapp.validate import Rejection
+from fraudapp.validate import Rejection, json_object
 
 DEFAULT_NAME = "default"
 
@@ -265,12 +265,9 @@ def parse_rule_set_record(key: bytes | None, value: bytes | None, base: Settings
         return Rejection("invalid_utf8", "a rule-set record's key must be UTF-8")
     if value is None:
         return name, None
-    try:
-        document = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        return Rejection("not_json", f"not JSON: {exc}"[:200])
-    if not isinstance(document, dict):
-        return Rejection("not_object", "a rule set must be a JSON object")
+    document = json_object(value, "a rule set")
+    if isinstance(document, Rejection):
+        return document
     if document.setdefault("name", name) != name:
         return Rejection("invalid_value", f"the rule set's name {document['name']!r} is not its key {name!r}")
     try:

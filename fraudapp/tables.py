@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import orjson
@@ -46,6 +46,33 @@ alert_windows = _table(
     "alert-windows",
     "'campaign:<id>' | 'publisher:<id>' -> open tumbling alert windows and closed ones",
 )
+
+
+GlobalT = TypeVar("GlobalT", bound=faust.GlobalTable)
+
+
+def _global_table(cls: type[GlobalT], name: str, help: str) -> GlobalT:
+    """A table every worker holds whole, with a one-partition changelog."""
+    return app.tables.add(  # type: ignore[return-value]
+        cls(
+            app,
+            name=name,
+            beacon=app.tables.beacon,
+            partitions=1,
+            # The changelog partition follows the key, not the source partition: the table
+            # works whatever partition count an existing input topic has.
+            use_partitioner=True,
+            # as app.GlobalTable does: apply standby changes as they come
+            standby_buffer_size=1,
+            is_global=True,
+            # faust-streaming's advice for a GlobalTable read by several workers: without
+            # these a worker can loop in recovery.
+            recovery_buffer_size=1,
+            help=help,
+            options=settings.rocksdb_options(),
+            **JSON,
+        )
+    )
 
 
 class BlacklistTable(faust.GlobalTable):
@@ -98,25 +125,8 @@ class BlacklistTable(faust.GlobalTable):
                 self.index.add(BlacklistEntry(**value))
 
 
-blacklist: BlacklistTable = app.tables.add(
-    BlacklistTable(
-        app,
-        name="blacklist",
-        beacon=app.tables.beacon,
-        partitions=1,
-        # The changelog partition follows the key, not the source partition: the table
-        # works whatever partition count an existing blacklist-updates topic has.
-        use_partitioner=True,
-        # as app.GlobalTable does: apply standby changes as they come
-        standby_buffer_size=1,
-        is_global=True,
-        # faust-streaming's advice for a GlobalTable read by several workers: without these
-        # a worker can loop in recovery.
-        recovery_buffer_size=1,
-        help="'<kind>:<value>' -> blacklist entry {kind, value, reason, added_at, expires_at}",
-        options=settings.rocksdb_options(),
-        **JSON,
-    )
+blacklist: BlacklistTable = _global_table(
+    BlacklistTable, "blacklist", "'<kind>:<value>' -> blacklist entry {kind, value, reason, added_at, expires_at}"
 )
 
 log = logging.getLogger(__name__)
@@ -179,20 +189,8 @@ class RuleSetTable(faust.GlobalTable):
         return self.versions.get(version, self.live).for_click(campaign_id, publisher_id)
 
 
-rule_sets: RuleSetTable = app.tables.add(
-    RuleSetTable(
-        app,
-        name="rule-sets",
-        beacon=app.tables.beacon,
-        partitions=1,
-        use_partitioner=True,
-        standby_buffer_size=1,
-        is_global=True,
-        recovery_buffer_size=1,
-        help="rule-set name -> its latest document (CONTRACT §4c); 'default' is the one applied",
-        options=settings.rocksdb_options(),
-        **JSON,
-    )
+rule_sets: RuleSetTable = _global_table(
+    RuleSetTable, "rule-sets", "rule-set name -> its latest document (CONTRACT §4c); 'default' is the one applied"
 )
 
 STATE_TABLES = (device_clicks, click_ids, session_url_clicks, alert_windows)

@@ -51,6 +51,17 @@ class _Reject(Exception):
         self.rejection = Rejection(error, detail)
 
 
+def json_object(raw: bytes, what: str) -> dict[str, Any] | Rejection:
+    """`raw` as a JSON object, or why it is not one (`what`: "a blacklist update", ...)."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Rejection("not_json", f"not JSON: {exc}"[:200])
+    if not isinstance(obj, dict):
+        return Rejection("not_object", f"{what} must be a JSON object")
+    return obj
+
+
 def parse_click(raw: bytes | None, max_bytes: int = 65536) -> Click | Rejection:
     """Decode and validate one click; a Rejection instead of an exception on bad input."""
     if not raw:

@@ -293,18 +293,11 @@ def command(file: str, speed: float, compare_path: str | None, truth_path: str |
 
 def _publish_rules(path: str, settings: Settings) -> int:
     """Check the rule set and publish it to the deployment's rules topic; its version."""
-    from fraudapp.commands.publishing import publish
-    from fraudapp.ruleset import RuleSetError, parse
+    from pathlib import Path
 
-    with open(path, "rb") as fh:
-        document = orjson.loads(fh.read())
-    try:
-        ruleset = parse(document, settings)
-    except RuleSetError as exc:
-        raise click.ClickException(f"{path}: {exc}") from None
-    document.setdefault("name", ruleset.name)
-    asyncio.run(publish(settings, settings.topic_rules, [(ruleset.name.encode(), orjson.dumps(document))]))
-    click.echo(f"published rule set {ruleset.name!r} version {ruleset.version} to {settings.topic_rules}")
+    from fraudapp.commands.rules import publish_file
+
+    ruleset = publish_file(Path(path), settings)
     if not asyncio.run(_applied(settings, ruleset.version, timeout=60.0)):
         raise click.ClickException(f"the deployment did not apply rule set version {ruleset.version} within 60 s "
                                    "(a version at or below the one in force is dead-lettered: see the dead-letter topic)")

@@ -77,10 +77,15 @@ def check(file: Path, campaign: str | None, publisher: str | None) -> None:
 def set_(file: Path, broker: str | None) -> None:
     """Check a rule-set document and publish it to the rules topic: every worker applies it
     within a second, if its version is above the one in force (else it is dead-lettered)."""
-    settings = Settings.from_env(**({"broker": broker} if broker else {}))
+    publish_file(file, Settings.from_env(**({"broker": broker} if broker else {})))
+
+
+def publish_file(file: Path, settings: Settings) -> RuleSet:
+    """Check the rule set in `file` and publish it to the rules topic (also `replay --rules`)."""
     document, ruleset = _load(file, settings)
     if ruleset.name != DEFAULT_NAME:
         raise click.ClickException(f"only the rule set named {DEFAULT_NAME!r} is applied; this one is {ruleset.name!r}")
     document.setdefault("name", ruleset.name)
     asyncio.run(publish(settings, settings.topic_rules, [(ruleset.name.encode(), orjson.dumps(document))]))
     click.echo(f"published rule set {ruleset.name!r} version {ruleset.version} to {settings.topic_rules}")
+    return ruleset
