@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import faust
@@ -22,13 +23,14 @@ from fraudapp.alert_stage import alert_partials
 from fraudapp.app import app, events, settings, topics
 from fraudapp.batching import EventT, Outbox, TableCache
 from fraudapp.blacklist_updates import parse_update
-from fraudapp.deadletters import dead_letter
 from fraudapp.expiry import PartitionSweeper
-from fraudapp.models import Features
+from fraudapp.models import Click, Features
 from fraudapp.pipeline import InFlight, session_key, unpack
+from fraudapp.rejects import reject
 from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
-from fraudapp.ruleset import Judging, parse_rule_set_record
+from fraudapp.rules_stage import shadow_runs
+from fraudapp.ruleset import Judging
 from fraudapp.stage import Stage
 from fraudapp.state.sliding import DedupEntry, DeviceWindows, SessionUrlWindows
 from fraudapp.state.streamtime import MultiTopicStreamTime, Watermarks
@@ -54,15 +56,6 @@ session_sweeper = PartitionSweeper(
 dedup_marks, session_marks = Watermarks(), Watermarks()
 # clicks and clicks-by-device feed the same device windows: see state/streamtime.py
 device_clock = MultiTopicStreamTime(topics.device_input.topics, idle_seconds=max(60.0, s.lateness_seconds))
-
-
-def reject(outbox: Outbox, event: EventT, rejection: Rejection) -> None:
-    msg = event.message
-    record = dead_letter(
-        rejection, topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key, value=msg.value
-    )
-    outbox.add(topics.dlq, msg.key, orjson.dumps(record))
-    metrics.dead_letters.labels(rejection.error).inc()
 
 
 def _source_of(event: EventT) -> tuple[str, int, int]:
@@ -94,7 +87,12 @@ def check_device_clicks(partition: int, group: list[EventT], windows: TableCache
         judging = tables.rule_sets.live.for_click(click.campaign_id, click.publisher_id)
         rules = judging.settings
         window = windows.get(click.device_id)
-        features: dict[str, Any] = {
+        features: dict[str, Any] = {}
+        candidate = tables.rule_sets.shadow
+        if candidate is not None:  # counted before this click is added, as `aggregate` does
+            features["shadow"] = shadow_device_counts(window, click, candidate.version,
+                                                      candidate.for_click(click.campaign_id, click.publisher_id))
+        features |= {
             "rules_version": judging.version,
             "device_prior": window.aggregate(click.ts, s.click_spam_window_seconds, s.lateness_seconds,
                                              rules.click_spam_window_seconds),
@@ -110,6 +108,17 @@ def check_device_clicks(partition: int, group: list[EventT], windows: TableCache
         inflight = InFlight(click, _source_of(event), time.time(), features)
         outbox.add_packed(topics.by_click_id, click.click_id.encode(), inflight.encode())
     return newest_by_topic
+
+
+def shadow_device_counts(window: DeviceWindows, click: Click, version: int, judging: Judging) -> dict[str, Any]:
+    """The device stage's counts under a candidate rule set's windows (read only)."""
+    rules = judging.settings
+    counts: dict[str, Any] = {"version": version,
+                              "device_prior": window.clicks.count_prior(click.ts, rules.click_spam_window_seconds)}
+    if click.session_id and click.url:
+        counts["session_own_prior"] = window.count_session_prior(
+            click.session_id, click.url, click.ts, rules.session_url_window_seconds)
+    return counts
 
 
 def expire_devices(partition: int, newest_by_topic: dict[str, float], _windows: TableCache[str, DeviceWindows],
@@ -142,6 +151,10 @@ def check_click_ids(partition: int, group: list[EventT], entries: TableCache[str
         entry = entries.get(click.click_id)
         horizon = judging_of(inflight).settings.dedup_seconds
         duplicate_of, kept = DedupEntry.check(entry, click.ts, horizon)
+        shadow = inflight.features.get("shadow")
+        if shadow is not None and (candidate := shadow_judging_of(inflight)) is not None:
+            # the live entry under the candidate's horizon (see shadow.py on exactness)
+            shadow["duplicate_of"] = DedupEntry.check(entry, click.ts, candidate.settings.dedup_seconds)[0]
         if kept is not entry:
             entries.put(click.click_id, kept)
         inflight.features["duplicate_of"] = duplicate_of
@@ -171,15 +184,22 @@ def judge_session_clicks(partition: int, group: list[EventT], sessions: TableCac
         click = inflight.click
         session_prior = None
         judging = judging_of(inflight)
+        shadow = inflight.features.get("shadow")
+        # a candidate the duplicate stage's worker did not know (it restarted) is left out
+        candidate = shadow_judging_of(inflight) if shadow is not None and "duplicate_of" in shadow else None
         if click.session_id and click.url:
             windows = sessions.get(click.session_id)
+            if candidate is not None:
+                assert shadow is not None
+                shadow["session_prior"] = shadow.get("session_own_prior", 0) + windows.count_prior(
+                    click.url, click.ts, candidate.settings.session_url_window_seconds, exclude_device=click.device_id)
             others = windows.aggregate(
                 click.url, click.ts, s.session_url_window_seconds, s.lateness_seconds, click.device_id,
                 judging.settings.session_url_window_seconds,
             )
             sessions.put(click.session_id, windows)
             session_prior = inflight.features.get("session_own_prior", 0) + others
-        body = judge_click(inflight, session_prior, judging)
+        body = judge_click(inflight, session_prior, judging, candidate)
         outbox.add(topics.verdicts, click.device_id.encode(), orjson.dumps(body))
         alert_partials.add(click, body)
         newest = max(newest, click.ts)
@@ -193,7 +213,7 @@ def expire_sessions(partition: int, newest: float, _sessions: TableCache[str, Se
 
 judge_stage = Stage(
     tables.session_url_clicks, SessionUrlWindows.from_json, judge_session_clicks, expire_sessions, s.batch_linger,
-    end_batch=alert_partials.send,
+    end_batch=lambda outbox: (alert_partials.send(outbox), shadow_runs.send(outbox)),
 )
 
 
@@ -210,7 +230,18 @@ def judging_of(inflight: InFlight) -> Judging:
     return tables.rule_sets.judging(inflight.features.get("rules_version", 0), click.campaign_id, click.publisher_id)
 
 
-def judge_click(inflight: InFlight, session_prior: int | None, judging: Judging) -> dict[str, Any]:
+def shadow_judging_of(inflight: InFlight) -> Judging | None:
+    """The candidate rule set the device stage took for this click, if any."""
+    click = inflight.click
+    shadow = inflight.features.get("shadow")
+    if shadow is None:
+        return None
+    return tables.rule_sets.shadow_judging(shadow["version"], click.campaign_id, click.publisher_id)
+
+
+def judge_click(inflight: InFlight, session_prior: int | None, judging: Judging,
+                candidate: Judging | None = None) -> dict[str, Any]:  # fmt: skip
+    """The verdict under the live set; with a candidate, its verdict too, for the shadow run."""
     click = inflight.click
     now = time.time()
     index = tables.blacklist.index
@@ -226,6 +257,15 @@ def judge_click(inflight: InFlight, session_prior: int | None, judging: Judging)
                     rules_version=judging.version)
     body = verdict.to_dict()
     body["source"] = inflight.source
+    shadow = inflight.features.get("shadow")
+    if candidate is not None and shadow is not None:
+        shadow_features = replace(
+            features, device_prior_in_window=shadow["device_prior"], session_url_prior_in_window=(
+                shadow.get("session_prior") if session_prior is not None else None),
+            duplicate_of_ts=shadow.get("duplicate_of"))
+        other = judge(click, shadow_features, candidate.settings, now, datacenter=datacenter,
+                      rules=candidate.hard_rules(), rules_version=candidate.version)
+        shadow_runs.add(candidate.version, body, other.to_dict(), inflight.source)
     record_verdict_metrics(body, inflight.received_at, now)
     return body
 
@@ -239,31 +279,6 @@ def record_verdict_metrics(verdict: dict[str, Any], received_at: float, now: flo
             metrics.fraud_types.labels(fraud_type).inc()
     metrics.decision_latency.observe(max(0.0, now - verdict["ts"]))
     metrics.processing_latency.observe(max(0.0, now - received_at))
-
-
-@app.agent(topics.rules)
-async def apply_rule_sets(stream: faust.StreamT[bytes]) -> None:
-    """Check each published rule set and keep it in the global rule-set table: every worker
-    applies the `default` set's new version as its changelog record arrives."""
-    outbox = Outbox(app)
-    async for event in events(stream):
-        update = parse_rule_set_record(event.key, event.value, s)
-        if isinstance(update, Rejection):
-            reject(outbox, event, update)
-            await outbox.flush()
-            continue
-        name, document = update
-        stale = tables.rule_sets.stale(name, document)
-        if stale is not None:
-            reject(outbox, event, stale)
-            await outbox.flush()
-            continue
-        if document is None:
-            if name in tables.rule_sets:
-                del tables.rule_sets[name]
-        else:
-            tables.rule_sets[name] = document
-        tables.rule_sets.load(name, document)
 
 
 @app.agent(topics.blacklist_updates)

@@ -33,6 +33,16 @@ processing_latency = Histogram(
 blacklist_entries = Gauge("fraudapp_blacklist_entries", "Active blacklist entries on this worker", registry=REGISTRY)
 rules_version = Gauge("fraudapp_rules_version", "Version of the rule set this worker applies (0: the environment's)",
                       registry=REGISTRY)
+shadow_version = Gauge("fraudapp_shadow_version", "Version of the candidate rule set in shadow on this worker (0: none)",
+                       registry=REGISTRY)
+shadow_clicks = Counter("fraudapp_shadow_clicks", "Clicks this worker judged under a candidate rule set too",
+                        ["version"], registry=REGISTRY)
+shadow_flips = Counter(
+    "fraudapp_shadow_flips",
+    "Clicks whose verdict the candidate would change, per fraud type gained or lost and per class change "
+    "(fraud_type '' for a class change)",
+    ["version", "fraud_type", "direction"], registry=REGISTRY,
+)
 window_state_keys = Gauge(
     "fraudapp_window_state_keys", "Keys held in window state on this worker", ["table"], registry=REGISTRY
 )
@@ -91,11 +101,24 @@ def rocksdb_memory_of(table: Any) -> dict[str, int]:
     return {kind: size for kind, size in sizes.items() if size is not None}
 
 
-def update_state_gauges(blacklist_size: int, tables: Iterable[Any], rules: int = 0) -> None:
+def update_state_gauges(blacklist_size: int, tables: Iterable[Any], rules: int = 0, shadow: int = 0) -> None:
     """Set the gauges that are levels rather than events (called by a periodic timer)."""
     blacklist_entries.set(blacklist_size)
     rules_version.set(rules)
+    shadow_version.set(shadow)
     for table in tables:
         window_state_keys.labels(table.name).set(estimate_keys(table))
         for kind, size in rocksdb_memory_of(table).items():
             rocksdb_memory.labels(table.name, kind).set(size)
+
+
+def count_shadow_batch(record: dict[str, Any]) -> None:
+    """One rules-shadow record (shadow.ShadowBatch.record) into the shadow counters."""
+    version = str(record["shadow_version"])
+    shadow_clicks.labels(version).inc(record["clicks"])
+    for fraud_type, counts in record["by"]["fraud_types"].items():
+        for direction, n in counts.items():
+            if n:
+                shadow_flips.labels(version, fraud_type, direction).inc(n)
+    for change, n in record["transitions"].items():
+        shadow_flips.labels(version, "", change).inc(n)

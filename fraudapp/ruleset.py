@@ -9,8 +9,9 @@ invalid one changes nothing (`RuleSetError`). What a click is judged under is
 `RuleSet.for_click`: the set's values, then its publisher's override, then its
 campaign's. Pure: no Faust, no I/O beyond reading the schema shipped with the package.
 
-Not yet wired into the worker (issue 20 is open): nothing publishes or reads the `rules`
-topic, and verdicts do not carry `rules_version` yet.
+Two sets are applied, by their name (the `rules` topic's key): `default`, the live set
+every verdict is judged under, and `shadow`, a candidate judged beside it without changing
+any verdict (shadow.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from fraudapp.rules import HARD_RULES, Rule
 from fraudapp.settings import Settings
 from fraudapp.validate import Rejection, json_object
 
-DEFAULT_NAME = "default"
+DEFAULT_NAME = "default"  # the live set
+SHADOW_NAME = "shadow"  # the candidate judged beside it
+APPLIED_NAMES = (DEFAULT_NAME, SHADOW_NAME)
 
 # (section, rule or None, key) in the document -> the Settings field it sets
 SETTING_OF: dict[tuple[str, str | None, str], str] = {
@@ -263,6 +266,9 @@ def parse_rule_set_record(key: bytes | None, value: bytes | None, base: Settings
         name = key.decode()
     except UnicodeDecodeError:
         return Rejection("invalid_utf8", "a rule-set record's key must be UTF-8")
+    if name not in APPLIED_NAMES:
+        return Rejection("invalid_value", f"rule set {name[:64]!r}: only {DEFAULT_NAME!r} (live) and "
+                                          f"{SHADOW_NAME!r} (candidate) are applied")
     if value is None:
         return name, None
     document = json_object(value, "a rule set")

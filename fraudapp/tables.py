@@ -17,7 +17,16 @@ import orjson
 
 from fraudapp.app import app, settings
 from fraudapp.models import BlacklistEntry
-from fraudapp.ruleset import DEFAULT_NAME, Judging, RuleSet, RuleSetError, parse, version_zero
+from fraudapp.ruleset import (
+    APPLIED_NAMES,
+    DEFAULT_NAME,
+    SHADOW_NAME,
+    Judging,
+    RuleSet,
+    RuleSetError,
+    parse,
+    version_zero,
+)
 from fraudapp.state.blacklist_index import BlacklistIndex
 from fraudapp.validate import Rejection
 
@@ -136,15 +145,22 @@ class RuleSetTable(faust.GlobalTable):
     """Rule sets on every worker (CONTRACT §4c), as the blacklist is: name -> document.
 
     `live` is the set named `default`, parsed, or the environment's settings (version 0)
-    when there is none. `versions` keeps every version of it this worker has seen, so that
-    a click is judged by every stage under the version the first stage took for it."""
+    when there is none; `shadow` the candidate judged beside it, or None. `versions` and
+    `shadow_versions` keep every version this worker has seen, so that a click is judged by
+    every stage under the versions the first stage took for it. The live versions before
+    the latest are also kept in the table (`default@<version>`, the last RULES_HISTORY): a
+    rollback republishes one, and a restarted worker still knows them."""
 
     live: RuleSet
+    shadow: RuleSet | None
     versions: dict[int, RuleSet]
+    shadow_versions: dict[int, RuleSet]
 
     def __post_init__(self) -> None:  # faust's Service calls this at the end of __init__
         self.live = version_zero(settings)
+        self.shadow = None
         self.versions = {0: self.live}
+        self.shadow_versions = {}
 
     def partition_for_key(self, key: Any) -> int:
         return 0  # one partition (see BlacklistTable.partition_for_key)
@@ -158,28 +174,41 @@ class RuleSetTable(faust.GlobalTable):
 
     async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)
+        for key, document in self.history():
+            self.load(key, document)
         self.load(DEFAULT_NAME, self.get(DEFAULT_NAME))
+        self.load(SHADOW_NAME, self.get(SHADOW_NAME))
 
     def load(self, name: str, document: Any) -> None:
-        """Make a written document the live set (documents are checked before they are written)."""
-        if name != DEFAULT_NAME:
+        """Apply a written document (documents are checked before they are written)."""
+        kept = history_version(name)
+        if name not in APPLIED_NAMES and kept is None:
             return
-        if document is None:  # deleted: back to the environment's settings
-            self.live = self.versions[0]
+        if document is None:  # deleted: the environment's settings / no candidate
+            if name == DEFAULT_NAME:
+                self.live = self.versions[0]
+            elif name == SHADOW_NAME:
+                self.shadow = None
             return
         try:
             ruleset = parse(document, settings)
         except RuleSetError as exc:  # a deployment with other windows may refuse it
             log.error("rule set %r version %r not applied: %s", name, document.get("version"), exc)
             return
+        if name == SHADOW_NAME:
+            self.shadow_versions[ruleset.version] = self.shadow = ruleset
+            return
         self.versions[ruleset.version] = ruleset
-        self.live = ruleset
+        if name == DEFAULT_NAME:
+            self.live = ruleset
 
     def stale(self, name: str, document: Any) -> Rejection | None:
-        """Why a published document cannot replace the set in force: versions only go up
-        (a rollback publishes the old content as a new version)."""
-        if name == DEFAULT_NAME and document is not None and document["version"] <= self.live.version:
-            return Rejection("invalid_value", f"rule set {name!r} version {document['version']} is not above "
+        """Why a published document cannot be applied: live versions only go up (a rollback
+        publishes the old content as a new version), and a candidate must be above the live
+        version, so that promoting it makes it the next one."""
+        if document is not None and name in APPLIED_NAMES and document["version"] <= self.live.version:
+            what = "a candidate's version must be above" if name == SHADOW_NAME else "it is not above"
+            return Rejection("invalid_value", f"rule set {name!r} version {document['version']}: {what} "
                                               f"the version in force, {self.live.version}")
         return None
 
@@ -188,9 +217,33 @@ class RuleSetTable(faust.GlobalTable):
         version when this worker has not seen that one: it restarted in between)."""
         return self.versions.get(version, self.live).for_click(campaign_id, publisher_id)
 
+    def shadow_judging(self, version: int, campaign_id: str | None, publisher_id: str | None) -> Judging | None:
+        """What the candidate of `version` judges a click under (None: this worker has not
+        seen that candidate, it restarted in between: the click is left out of the run)."""
+        ruleset = self.shadow_versions.get(version)
+        return ruleset.for_click(campaign_id, publisher_id) if ruleset is not None else None
+
+    def history(self) -> list[tuple[str, Any]]:
+        """The kept live versions' (key, document), oldest first."""
+        kept = [(version, key) for key in self.keys() if (version := history_version(key)) is not None]
+        return [(key, self[key]) for _, key in sorted(kept)]
+
+
+def history_key(version: int) -> str:
+    return f"{DEFAULT_NAME}@{version}"
+
+
+def history_version(key: Any) -> int | None:
+    """The version a history key (`default@<version>`) keeps, else None."""
+    if isinstance(key, str) and key.startswith(DEFAULT_NAME + "@") and key[len(DEFAULT_NAME) + 1:].isdigit():
+        return int(key[len(DEFAULT_NAME) + 1:])
+    return None
+
 
 rule_sets: RuleSetTable = _global_table(
-    RuleSetTable, "rule-sets", "rule-set name -> its latest document (CONTRACT §4c); 'default' is the one applied"
+    RuleSetTable, "rule-sets",
+    "rule-set name -> its latest document (CONTRACT §4c): 'default' live, 'shadow' the candidate, "
+    "'default@<version>' the live versions kept for rollback"
 )
 
 STATE_TABLES = (device_clicks, click_ids, session_url_clicks, alert_windows)

@@ -26,6 +26,8 @@ class Topics:
     alerts: faust.TopicT
     blacklist_updates: faust.TopicT
     rules: faust.TopicT
+    rules_shadow: faust.TopicT
+    rules_audit: faust.TopicT
     dlq: faust.TopicT
 
 
@@ -62,5 +64,9 @@ def declare(app: faust.App, s: Settings) -> Topics:
         blacklist_updates=raw(s.topic_blacklist, partitions=1),
         # Rule sets by name, the latest version of each kept (CONTRACT §4c).
         rules=raw(s.topic_rules, partitions=1, compacting=True),
+        # Read whole by every worker's report of a shadow run (shadow.py).
+        rules_shadow=raw(s.topic_rules_shadow, partitions=1),
+        # The history of rule-set changes: never expired by time.
+        rules_audit=raw(s.topic_rules_audit, partitions=1, config={"retention.ms": "-1"}),
         dlq=raw(s.topic_dlq),
     )

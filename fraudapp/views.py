@@ -8,8 +8,12 @@
   POST /blacklist              admin: publish add updates (202)
   DELETE /blacklist/{value}    admin: publish a remove update (202)
   POST /clicks                 ingest: validate and publish clicks (202 / 400)
-  GET  /rules                  the rule set this worker applies (version 0: the environment's)
+  GET  /rules                  the rule set this worker applies (version 0: the environment's),
+                               the candidate in shadow with its report, the versions kept
   PUT  /rules                  admin: check and publish a new version (202 / 400 / 409)
+  GET  /rules/shadow           the candidate in shadow and what it would change (404: none)
+  POST /rules/shadow           admin: start a shadow run of a candidate (202 / 400 / 409)
+  DELETE /rules/shadow         admin: stop the shadow run (202)
   GET  /schemas                the JSON Schemas of the topics' values (names, titles, topics)
   GET  /schemas/{name}         one of them (application/schema+json), or 404
   GET  /metrics                Prometheus text format
@@ -34,9 +38,11 @@ from faust.web import Request, Response, View
 
 from fraudapp import metrics, schemas, tables
 from fraudapp.app import app, settings, topics
-from fraudapp.ruleset import DEFAULT_NAME, RuleSetError, parse
+from fraudapp.rules_stage import ACTION_HEADER, ACTOR_HEADER
+from fraudapp.ruleset import DEFAULT_NAME, SHADOW_NAME, RuleSetError, parse
 from fraudapp.runtime.producer import partitions_of
 from fraudapp.runtime.sensors import use_cheaper_hooks
+from fraudapp.shadow import ShadowReport
 from fraudapp.state.blacklist_index import KINDS, entry_key
 from fraudapp.state.sliding import DeviceWindows
 from fraudapp.stats import VerdictStats
@@ -52,6 +58,7 @@ MAX_PAGE = 1000
 # -- live state of this worker's web side ---------------------------------------------------
 # "The last window" of /stats is the alert window (ALERT_WINDOW_SECONDS, 60 s by default).
 stats = VerdictStats(window_seconds=settings.alert_window_seconds)
+shadow_report = ShadowReport()
 
 
 class Live:
@@ -90,10 +97,22 @@ class WebTap(TopicTap):
         live.tap = self
 
 
+@app.service
+class ShadowTap(TopicTap):
+    """The rules-shadow topic from its beginning: a shadow run's report covers all of it,
+    whenever this worker started."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(settings, [settings.topic_rules_shadow], lambda _topic, record: shadow_report.add(record),
+                         from_beginning=True, **kwargs)
+
+
 @app.timer(interval=5.0)
 async def refresh_state_gauges() -> None:
     """Levels (blacklist size, keys in window state) for /metrics; events count themselves."""
-    metrics.update_state_gauges(len(tables.blacklist.index), tables.STATE_TABLES, tables.rule_sets.live.version)
+    rule_sets = tables.rule_sets
+    metrics.update_state_gauges(len(tables.blacklist.index), tables.STATE_TABLES, rule_sets.live.version,
+                                rule_sets.shadow.version if rule_sets.shadow is not None else 0)
 
 
 # Faust's sensors and ours on one registry; a fixed prefix (not the app id) keeps the
@@ -126,13 +145,14 @@ def _admitted_body(view: View, request: Request, token: str, setting: str, route
         return None, _error(view, exc.status, exc.reason)
 
 
-async def _publish(view: View, topic: str, records: list[tuple[bytes, bytes]], route: str) -> Response | None:
+async def _publish(view: View, topic: str, records: list[tuple[bytes, bytes | None]], route: str,
+                   headers: list[tuple[str, bytes]] | None = None) -> Response | None:  # fmt: skip
     """None once every record is acknowledged by Kafka; a 503 answer otherwise."""
     publisher = live.publisher
     if publisher is None or publisher.producer is None:
         return _error(view, 503, "worker is starting: publisher not ready, retry shortly")
     try:
-        await publisher.send_many(topic, records)
+        await publisher.send_many(topic, records, headers)
     except (KafkaError, OSError) as exc:  # the client may retry
         metrics.http_rejected.labels(route, "kafka").inc()
         return _error(view, 503, f"could not publish to Kafka: {type(exc).__name__}")
@@ -180,6 +200,7 @@ class Health(View):
 class Stats(View):
     async def get(self, request: Request) -> Response:
         body = stats.summary()
+        body["shadow"] = rules_state()["shadow"]
         tap = live.tap
         body["tap"] = {"ready": bool(tap and tap.assigned), "partitions": len(tap.assigned) if tap else 0}
         return self.json(body)
@@ -306,34 +327,83 @@ class BlacklistItem(View):
         return self.json({"published": 1, "key": key, "was_present": present, **orjson.loads(message)}, status=202)
 
 
+def _actor(request: Request) -> bytes:
+    """Who made a change, for the audit: the caller's address, and the name it gives itself
+    in `X-Fraudapp-Actor` (the admin token is shared, so it names no one)."""
+    named = request.headers.get("X-Fraudapp-Actor", "").strip()[:128]
+    remote = getattr(request, "remote", None) or "unknown"
+    return f"http:{named + '@' if named else ''}{remote}".encode()
+
+
+def rules_state() -> dict[str, Any]:
+    """GET /rules: the live set, the candidate with its shadow report, the versions kept."""
+    rule_sets = tables.rule_sets
+    live, candidate = rule_sets.live, rule_sets.shadow
+    shadow = None
+    if candidate is not None:
+        shadow = {"version": candidate.version, "rule_set": candidate.document(),
+                  "report": shadow_report.of(candidate.version)}
+    return {"version": live.version, "rule_set": live.document(), "shadow": shadow,
+            "history": [tables.history_version(key) for key, _ in rule_sets.history()]}
+
+
+async def _publish_rule_set(view: View, request: Request, name: str, action: str) -> Response:
+    """Admin: check a rule-set document and publish it under `name` (202); every worker applies it."""
+    body, refusal = _admitted_body(view, request, settings.admin_token, "FRAUDAPP_ADMIN_TOKEN", "rules")
+    if refusal is not None:
+        return refusal
+    if isinstance(body, dict):
+        body["name"] = name
+    try:
+        ruleset = parse(body, settings)
+    except RuleSetError as exc:
+        metrics.http_rejected.labels("rules", "invalid").inc()
+        errors = [{"path": path, "error": message} for path, message in exc.errors]
+        return _error(view, 400, "invalid rule set: nothing published", errors=errors)
+    stale = tables.rule_sets.stale(name, body)
+    if stale is not None:
+        return _error(view, 409, stale.detail)
+    headers = [(ACTOR_HEADER, _actor(request)), (ACTION_HEADER, action.encode())]
+    failed = await _publish(view, settings.topic_rules, [(name.encode(), orjson.dumps(body))], "rules", headers)
+    if failed is not None:
+        return failed
+    return view.json({"published": ruleset.version, "name": name}, status=202)
+
+
 @app.page("/rules")
 class Rules(View):
     async def get(self, request: Request) -> Response:
-        """The rule set this worker applies (version 0: the environment's settings)."""
-        live = tables.rule_sets.live
-        return self.json({"version": live.version, "rule_set": live.document()})
+        """The rule set this worker applies (version 0: the environment's settings), and the
+        candidate in shadow with what it would change."""
+        return self.json(rules_state())
 
     async def put(self, request: Request) -> Response:
-        """Admin: check a rule-set document and publish it (202); every worker applies it."""
-        body, refusal = _admitted_body(self, request, settings.admin_token, "FRAUDAPP_ADMIN_TOKEN", "rules")
-        if refusal is not None:
-            return refusal
-        if isinstance(body, dict):
-            body.setdefault("name", DEFAULT_NAME)
-        try:
-            ruleset = parse(body, settings)
-        except RuleSetError as exc:
-            metrics.http_rejected.labels("rules", "invalid").inc()
-            errors = [{"path": path, "error": message} for path, message in exc.errors]
-            return _error(self, 400, "invalid rule set: nothing published", errors=errors)
-        stale = tables.rule_sets.stale(ruleset.name, body)
-        if ruleset.name != DEFAULT_NAME or stale is not None:
-            reason = stale.detail if stale else f"only the rule set named {DEFAULT_NAME!r} is applied"
-            return _error(self, 409, reason)
-        failed = await _publish(self, settings.topic_rules, [(ruleset.name.encode(), orjson.dumps(body))], "rules")
+        """Admin: publish a new live version (202; 400 invalid; 409 not above the live one)."""
+        return await _publish_rule_set(self, request, DEFAULT_NAME, "set")
+
+
+@app.page("/rules/shadow")
+class RulesShadow(View):
+    async def get(self, request: Request) -> Response:
+        """The candidate in shadow and its report (404: none)."""
+        state = rules_state()["shadow"]
+        return self.json(state) if state is not None else _error(self, 404, "no rule set in shadow")
+
+    async def post(self, request: Request) -> Response:
+        """Admin: start a shadow run of a candidate (its version must be above the live one)."""
+        return await _publish_rule_set(self, request, SHADOW_NAME, "shadow")
+
+    async def delete(self, request: Request) -> Response:
+        """Admin: stop the shadow run (its report stays readable by version)."""
+        denied = _denied(self, request, settings.admin_token, "FRAUDAPP_ADMIN_TOKEN", "rules")
+        if denied is not None:
+            return denied
+        candidate = tables.rule_sets.shadow
+        headers = [(ACTOR_HEADER, _actor(request)), (ACTION_HEADER, b"stop-shadow")]
+        failed = await _publish(self, settings.topic_rules, [(SHADOW_NAME.encode(), None)], "rules", headers)
         if failed is not None:
             return failed
-        return self.json({"published": ruleset.version, "name": ruleset.name}, status=202)
+        return self.json({"stopped": candidate.version if candidate is not None else None}, status=202)
 
 
 @app.page("/clicks")

@@ -11,7 +11,8 @@ from fraudapp.kafkaconn import KafkaUnreachable, explain_connection_errors
 from fraudapp.settings import Settings
 
 
-async def publish(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+async def publish(settings: Settings, topic: str, records: list[tuple[bytes, bytes]],
+                  headers: list[tuple[str, bytes]] | None = None) -> None:
     """Send `(key, value)` records to `topic` and wait until Kafka has them all (acks=all)."""
     kafka = settings.kafka_client_options()
     producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True, linger_ms=5)
@@ -23,7 +24,7 @@ async def publish(settings: Settings, topic: str, records: list[tuple[bytes, byt
             raise click.ClickException(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback
             raise click.ClickException(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from None
-        futures = [await producer.send(topic, key=key, value=value) for key, value in records]
+        futures = [await producer.send(topic, key=key, value=value, headers=headers) for key, value in records]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()

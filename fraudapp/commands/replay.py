@@ -20,6 +20,7 @@ import orjson
 
 from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
 from fraudapp.settings import Settings
+from fraudapp.shadow import by_fraud_type_and_campaign, outcome
 from fraudapp.tooling.simulation.kafkaio import Position, Sent, SimTopics, SimulationError
 
 Item = tuple[bytes | None, bytes, float]
@@ -134,25 +135,6 @@ def recorded_by_line(records: Iterable[dict[str, Any]], lines: Sequence[Line],
     return out, unpaired
 
 
-def by_fraud_type_and_campaign(changes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """How the changes split: per fraud type the inputs that gained it and that lost it, and
-    per campaign (None: no campaign) the inputs that changed (what a rule set would do)."""
-    fraud_types: dict[str, dict[str, int]] = {}
-    campaigns: dict[str, int] = {}
-    for change in changes:
-        before, after = set(change["before"]["fraud_types"]), set(change["after"]["fraud_types"])
-        for name, kind in [(t, "gained") for t in after - before] + [(t, "lost") for t in before - after]:
-            counts = fraud_types.setdefault(name, {"gained": 0, "lost": 0})
-            counts[kind] += 1
-        campaign = str(change.get("campaign_id"))
-        campaigns[campaign] = campaigns.get(campaign, 0) + 1
-    return {"fraud_types": dict(sorted(fraud_types.items())), "campaigns": dict(sorted(campaigns.items()))}
-
-
-def _outcome(v: Mapping[str, Any]) -> dict[str, Any]:
-    return {"verdict": v.get("verdict"), "fraud_types": sorted(v.get("fraud_types") or [])}
-
-
 def compare(old: Mapping[int, dict[str, Any]], new: Mapping[int, dict[str, Any]],
             unpaired: Sequence[Any] = ()) -> dict[str, Any]:
     """Earlier verdicts vs new answers, both by file line: which changed class or fraud
@@ -170,7 +152,7 @@ def compare(old: Mapping[int, dict[str, Any]], new: Mapping[int, dict[str, Any]]
         if now is None:
             missing.append({"line": line, "click_id": v.get("click_id")})
             continue
-        before, after = _outcome(v), _outcome(now)
+        before, after = outcome(v), outcome(now)
         if before == after:
             unchanged += 1
             continue
@@ -182,7 +164,7 @@ def compare(old: Mapping[int, dict[str, Any]], new: Mapping[int, dict[str, Any]]
             order_dependent.append(change)
         else:
             changed.append(change)
-    new_only = [{"line": line, "click_id": new[line].get("click_id"), "after": _outcome(new[line])}
+    new_only = [{"line": line, "click_id": new[line].get("click_id"), "after": outcome(new[line])}
                 for line in sorted(set(new) - set(old)) if new[line].get("verdict") != REJECTED]
     return {"compared": len(old), "unchanged": unchanged, "changed": changed, "order_dependent": order_dependent,
             "missing": missing, "new_only": new_only, "unpaired": list(unpaired),

@@ -150,9 +150,7 @@ class DeviceWindows:
         (default `window`); then adds this one, keeping `window`. Call after `aggregate` of
         the same click (it moves the newest time)."""
         key = (session, url)
-        times = self.sessions.get(key)
-        span = window if within is None else within
-        prior = _count_between(times, ts - span, ts) if times else 0
+        prior = self.count_session_prior(session, url, ts, window if within is None else within)
         newest = max(ts, self.clicks.max_ts or ts)
         cutoff = newest - window - lateness
         if ts >= cutoff:
@@ -165,6 +163,11 @@ class DeviceWindows:
         for k in stale:
             del self.sessions[k]
         return prior
+
+    def count_session_prior(self, session: str, url: str, ts: float, within: float) -> int:
+        """The device's clicks held on `url` in `session` within [ts - within, ts] (read only)."""
+        times = self.sessions.get((session, url))
+        return _count_between(times, ts - within, ts) if times else 0
 
     @property
     def max_ts(self) -> float | None:

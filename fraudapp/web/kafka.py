@@ -46,11 +46,12 @@ class Publisher(mode.Service):
             await self.producer.stop()
             self.producer = None
 
-    async def send_many(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    async def send_many(self, topic: str, records: list[tuple[bytes | None, bytes]],
+                        headers: list[tuple[str, bytes]] | None = None) -> None:  # fmt: skip
         """Publish all records; returns once every one is acknowledged (raises otherwise)."""
         if self.producer is None:
             raise RuntimeError("publisher not started")
-        futures = [await self.producer.send(topic, key=key, value=value) for key, value in records]
+        futures = [await self.producer.send(topic, key=key, value=value, headers=headers) for key, value in records]
         await asyncio.gather(*futures)
 
 
@@ -64,9 +65,11 @@ class TopicTap(mode.Service):
     are not JSON are skipped (the dashboard is no place for dead letters).
     """
 
-    def __init__(self, settings: Settings, topics: list[str], sink: Sink, **kwargs: Any) -> None:
+    def __init__(self, settings: Settings, topics: list[str], sink: Sink, from_beginning: bool = False,
+                 **kwargs: Any) -> None:  # fmt: skip
         self.settings = settings
         self.topics = topics
+        self.from_beginning = from_beginning  # else from the end: what comes after the start
         self.sink = sink
         self.consumer: AIOKafkaConsumer | None = None
         self.assigned: set[TopicPartition] = set()
@@ -92,14 +95,18 @@ class TopicTap(mode.Service):
             self.consumer = None
 
     async def _position_at_end(self) -> None:
-        """Once every topic has partitions: seek them to the end and only then call it ready."""
+        """Once every topic has partitions: seek them to the end (or the beginning) and only
+        then call it ready."""
         assert self.consumer is not None
         assignment = set(self.consumer.assignment())
         if assignment == self.assigned or {tp.topic for tp in assignment} < set(self.topics):
             return
         # Awaiting the seek resolves the end offsets now, so nothing produced after
         # `assigned` is set can be skipped by a lazy offset reset.
-        await self.consumer.seek_to_end(*(assignment - self.assigned))
+        if self.from_beginning:
+            await self.consumer.seek_to_beginning(*(assignment - self.assigned))
+        else:
+            await self.consumer.seek_to_end(*(assignment - self.assigned))
         self.assigned = assignment
 
     @mode.Service.task

@@ -102,6 +102,8 @@ class Cluster:
             FRAUDAPP_TOPIC_BLACKLIST=self.topic("blacklist-updates"),
             FRAUDAPP_TOPIC_DLQ=self.topic("clicks-dlq"),
             FRAUDAPP_TOPIC_RULES=self.topic("rules"),
+            FRAUDAPP_TOPIC_RULES_SHADOW=self.topic("rules-shadow"),
+            FRAUDAPP_TOPIC_RULES_AUDIT=self.topic("rules-audit"),
             FRAUDAPP_LOG_LEVEL="INFO",
             FRAUDAPP_STORE="rocksdb://",
         )

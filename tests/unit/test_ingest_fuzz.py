@@ -32,7 +32,8 @@ class CapturingPublisher:
     def __init__(self) -> None:
         self.records: list[tuple[str, list[tuple[bytes, bytes]]]] = []
 
-    async def send_many(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    async def send_many(self, topic: str, records: list[tuple[bytes, bytes]],
+                        headers: list[tuple[str, bytes]] | None = None) -> None:  # fmt: skip
         self.records.append((topic, records))
 
 

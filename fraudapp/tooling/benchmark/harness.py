@@ -152,6 +152,8 @@ class Run:
                 FRAUDAPP_TOPIC_BLACKLIST=self.topic(system, "blacklist-updates"),
                 FRAUDAPP_TOPIC_DLQ=self.topic(system, "clicks-dlq"),
                 FRAUDAPP_TOPIC_RULES=self.topic(system, "rules"),
+                FRAUDAPP_TOPIC_RULES_SHADOW=self.topic(system, "rules-shadow"),
+                FRAUDAPP_TOPIC_RULES_AUDIT=self.topic(system, "rules-audit"),
                 FRAUDAPP_DATADIR=str(self.work / "fraudapp-data"),
                 FRAUDAPP_TABLEDIR=str(self.work / "fraudapp-tables"),
                 FRAUDAPP_WEB_PORT=str(free_port()),

@@ -265,6 +265,8 @@ class StateBench:
             FRAUDAPP_TOPIC_BLACKLIST=self.topic("blacklist-updates"),
             FRAUDAPP_TOPIC_DLQ=self.topic("clicks-dlq"),
             FRAUDAPP_TOPIC_RULES=self.topic("rules"),
+            FRAUDAPP_TOPIC_RULES_SHADOW=self.topic("rules-shadow"),
+            FRAUDAPP_TOPIC_RULES_AUDIT=self.topic("rules-audit"),
             FRAUDAPP_DATADIR=str(self.work / name / "data"),
             FRAUDAPP_TABLEDIR=str(self.work / name / "tables"),
             FRAUDAPP_WEB_PORT=str(free_port()),
