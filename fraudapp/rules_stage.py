@@ -41,9 +41,12 @@ def _header(event: EventT, name: str) -> str | None:
 def audit_record(event: EventT, name: str | None, document: Any, rejection: Rejection | None,
                  live_before: int, ended_shadow: int | None, now: float) -> dict[str, Any]:  # fmt: skip
     action = _header(event, ACTION_HEADER)
-    if action not in ACTIONS:
-        action = {SHADOW_NAME: "shadow" if document is not None else "stop-shadow"}.get(
-            name or "", "set" if document is not None else "delete")
+    if action not in ACTIONS:  # a record from another producer: what it does
+        removes = event.value is None
+        if name == SHADOW_NAME:
+            action = "stop-shadow" if removes else "shadow"
+        else:
+            action = "delete" if removes else "set"
     return {
         "at": now,
         "published_at": event.message.timestamp,
@@ -66,7 +69,8 @@ def apply_rule_set(event: EventT, outbox: Outbox) -> None:
     rule_sets = tables.rule_sets
     live_before = rule_sets.live.version
     update = parse_rule_set_record(event.key, event.value, settings)
-    name, document, ended = None, None, None
+    name = bytes(event.key).decode(errors="replace")[:128] if event.key else None
+    document, ended = None, None
     if not isinstance(update, Rejection):
         name, document = update
         update = rule_sets.stale(name, document) or update

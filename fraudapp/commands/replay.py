@@ -274,38 +274,10 @@ def command(file: str, speed: float, compare_path: str | None, truth_path: str |
 
 
 def _publish_rules(path: str, settings: Settings) -> int:
-    """Check the rule set and publish it to the deployment's rules topic; its version."""
+    """Check the rule set, publish it to the deployment's rules topic and wait until it is
+    applied; its version."""
     from pathlib import Path
 
     from fraudapp.commands.rules import publish_file
 
-    ruleset = publish_file(Path(path), settings)
-    if not asyncio.run(_applied(settings, ruleset.version, timeout=60.0)):
-        raise click.ClickException(f"the deployment did not apply rule set version {ruleset.version} within 60 s "
-                                   "(a version at or below the one in force is dead-lettered: see the dead-letter topic)")
-    return ruleset.version
-
-
-async def _applied(settings: Settings, version: int, timeout: float) -> bool:
-    """Wait until the deployment's rule-set table holds `version` (its changelog, read
-    committed: the worker that applied it already judges under it)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from fraudapp.ruleset import DEFAULT_NAME
-
-    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=None, enable_auto_commit=False,
-                                isolation_level="read_committed", auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tp = TopicPartition(f"{settings.app_id}-rule-sets-changelog", 0)
-        consumer.assign([tp])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for records in (await consumer.getmany(tp, timeout_ms=200)).values():
-                for record in records:
-                    if record.value and orjson.loads(record.key) == DEFAULT_NAME \
-                            and orjson.loads(record.value).get("version") == version:
-                        return True
-        return False
-    finally:
-        await consumer.stop()
+    return publish_file(Path(path), settings, wait=True, action="set").version

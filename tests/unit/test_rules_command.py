@@ -1,4 +1,5 @@
-"""`fraudapp rules show|check`: the environment as version 0; a candidate checked by field path."""
+"""`fraudapp rules show --env|check|shadow|rollback` without a broker: the environment as
+version 0; a candidate checked by field path; usage errors."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> object:
     return CliRunner().invoke(main, ["rules", *args], env=env or {})
 
 
-def test_show_prints_the_environment_as_version_zero() -> None:
-    result = run("show", env={"FRAUDAPP_CLICK_SPAM_THRESHOLD": "7"})
+def test_show_env_prints_the_environment_as_version_zero() -> None:
+    result = run("show", "--env", env={"FRAUDAPP_CLICK_SPAM_THRESHOLD": "7"})
     assert result.exit_code == 0, result.output
     document = orjson.loads(result.stdout)
     assert document["version"] == 0
@@ -57,3 +58,18 @@ def test_check_refuses_a_file_that_is_not_json(tmp_path: Path) -> None:
     file.write_text("{nope")
     result = run("check", str(file))
     assert result.exit_code == 1 and "not JSON" in result.output
+
+
+def test_shadow_takes_a_file_or_stop_but_not_both(tmp_path: Path) -> None:
+    file = tmp_path / "rules.json"
+    file.write_bytes(orjson.dumps({"version": 2}))
+    for args in ((), (str(file), "--stop")):
+        result = run("shadow", *args)
+        assert result.exit_code == 2
+        assert "give a candidate FILE, or --stop" in result.output
+
+
+def test_a_cli_change_names_its_actor() -> None:
+    from fraudapp.commands.rules import actor
+
+    assert actor().startswith(b"cli:") and b"@" in actor()
