@@ -148,7 +148,15 @@ async def read_deployed(settings: Settings, with_report: bool = True) -> Deploye
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        deadline = time.monotonic() + 60.0
+
+        async def behind() -> bool:
+            positions = [await consumer.position(tp) for tp in tps]
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"could not read {', '.join(t.topic for t in tps)} to their end in 60 s")
+            return any(position < ends[tp] for position, tp in zip(positions, tps, strict=True))
+
+        while await behind():
             for tp, records in (await consumer.getmany(*tps, timeout_ms=500)).items():
                 for record in records:
                     if tp.topic == settings.topic_rules_shadow:

@@ -1,7 +1,9 @@
 """Rule sets on running workers (CONTRACT §4c): a per-campaign click_spam threshold published
 with PUT /rules changes that campaign's verdicts, and only its, on both workers; every
 verdict says which version judged it and agrees with the reference under that version; a
-restarted worker still judges under the latest version; bad rule sets change nothing."""
+restarted worker still judges under the latest version; bad rule sets change nothing; a
+candidate in shadow changes no verdict and reports what an offline replay reports;
+promote and rollback are one command each, and every change is audited."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import orjson
 import pytest
 
 from fraudapp.tooling.benchmark.kafkaio import produce
-from tests.integration.conftest import Cluster, Worker, consume_json, produce_clicks, wait_for
+from tests.integration.conftest import Cluster, Worker, consume_json, create_topics, produce_clicks, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +160,127 @@ def test_replay_with_a_rule_set_reports_what_it_changes_per_fraud_type_and_campa
     assert diff["by"] == {"fraud_types": {"click_spam": {"gained": 0, "lost": PER_DEVICE - 2}},
                           "campaigns": {"quiet": PER_DEVICE - 2}}
     assert "click_spam: +0 -4" in run.stdout
+
+
+SESSION_THRESHOLD = 2  # the candidate's session_url_repeat threshold: the 2nd click on a URL (default 3rd)
+CANDIDATE = {"version": 1, "description": "quieter spam for campaign quiet, stricter session repeats",
+             "rules": {"session_url_repeat": {"threshold": SESSION_THRESHOLD}},
+             "overrides": {"campaign": {"quiet": {"rules": {"click_spam": {"threshold": QUIET}}}}}}
+
+
+def session_clicks(batch: str, start: float) -> list[dict[str, Any]]:
+    """`clicks`, each device in one session on one URL."""
+    return [{**c, "session_id": c["device_id"] + "-s", "url": "https://ad.example/x"} for c in clicks(batch, start)]
+
+
+def rules_cli(cluster: Cluster, *args: str) -> str:
+    run = subprocess.run([FRAUDAPP, "rules", *args], env=cluster.env(), capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run.stdout
+
+
+def rules_on(worker: Worker) -> dict[str, Any] | None:
+    try:
+        status, body = http(worker, "GET", "/rules")
+    except (OSError, ValueError):
+        return None
+    return body if status == 200 else None
+
+
+def test_a_shadow_run_matches_an_offline_replay_then_promote_and_rollback_are_one_command_each(
+    fraud_cluster: Cluster, kafka_broker: Any, tmp_path: Path
+) -> None:
+    workers = [fraud_cluster.start_worker(name, FRAUDAPP_ADMIN_TOKEN=ADMIN) for name in ("w1", "w2")]
+    candidate_file = tmp_path / "candidate.json"
+    candidate_file.write_bytes(orjson.dumps(CANDIDATE))
+
+    rules_cli(fraud_cluster, "shadow", str(candidate_file))
+    wait_for(lambda: all((r := rules_on(w)) and (r["shadow"] or {}).get("version") == 1 for w in workers), 30,
+             "both workers to run version 1 in shadow")
+
+    sent = session_clicks("s", time.time() - 600)
+    produce_clicks(fraud_cluster, sent)  # at full speed
+    verdicts = consume_json(fraud_cluster, "verdicts", len(sent), timeout=120)
+    assert len(verdicts) == len(sent) and {v["rules_version"] for v in verdicts} == {0}  # no verdict changed
+
+    def report(worker: Worker) -> dict[str, Any] | None:
+        state = rules_on(worker)
+        return ((state or {}).get("shadow") or {}).get("report")
+
+    wait_for(lambda: all((r := report(w)) and r["clicks"] == len(sent) for w in workers), 60,
+             "both workers' shadow reports to cover every click")
+    got = report(workers[0])
+    assert got is not None and got == report(workers[1])
+    # the reference: quiet loses click_spam on its clicks 3..6; both devices' 2nd click gains the repeat
+    expected_by = {"fraud_types": {"click_spam": {"gained": 0, "lost": PER_DEVICE - 2},
+                                   "session_url_repeat": {"gained": 2, "lost": 0}},
+                   "campaigns": {"loud": 1, "quiet": 1 + PER_DEVICE - 2}}
+    assert got["by"] == expected_by
+    assert got["transitions"] == {"clean>fraud": 2, "fraud>fraud": PER_DEVICE - 2}, got
+    assert got["examples"]["session_url_repeat"]["gained"][0]["after"]["verdict"] == "fraud"
+    shown = orjson.loads(rules_cli(fraud_cluster, "show"))
+    assert shown["shadow"]["report"]["by"] == expected_by and shown["live"]["version"] == 0, shown
+    stats = http(workers[1], "GET", "/stats")[1]
+    assert stats["shadow"]["report"]["flipped"] == got["flipped"]
+    def metric(worker: Worker, line_start: str) -> float:
+        text = urllib.request.urlopen(worker.url + "/metrics", timeout=15).read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
+
+    wait_for(lambda: all(metric(w, "fraudapp_shadow_version ") == 1 for w in workers), 30, "the shadow gauge")
+    # each worker counts the clicks it judged: together, every click
+    assert sum(metric(w, 'fraudapp_shadow_clicks_total{version="1"}') for w in workers) == len(sent)
+    assert sum(metric(w, 'fraudapp_shadow_flips_total{direction="lost",fraud_type="click_spam"') for w in workers) \
+        == PER_DEVICE - 2
+
+    # promote: the candidate is live, the shadow run ends
+    rules_cli(fraud_cluster, "promote")
+    wait_for(lambda: all((r := rules_on(w)) and r["version"] == 1 and r["shadow"] is None for w in workers), 30,
+             "both workers to judge under the promoted version 1")
+    after = session_clicks("p", time.time() - 300)
+    produce_clicks(fraud_cluster, after)
+    promoted = [v for v in consume_json(fraud_cluster, "verdicts", len(sent) + len(after), timeout=120)
+                if v["click_id"].startswith("p-")]
+    assert len(promoted) == len(after) and {v["rules_version"] for v in promoted} == {1}
+    assert not [v for v in promoted if v["campaign_id"] == "quiet" and "click_spam" in v["fraud_types"]]
+
+    # rollback: version 0's content comes back as version 2
+    rules_cli(fraud_cluster, "rollback")
+    wait_for(lambda: all((r := rules_on(w)) and r["version"] == 2 for w in workers), 30, "the rollback to apply")
+    state = rules_on(workers[1])
+    assert state is not None and state["history"] == [1, 2]
+    assert state["rule_set"]["description"] == "rollback of version 1 to version 0"
+    assert state["rule_set"]["rules"]["click_spam"]["threshold"] == 2
+
+    audit = consume_json(fraud_cluster, "rules-audit", 3, timeout=60)
+    assert [(a["action"], a["version"], a["accepted"]) for a in audit] == [
+        ("shadow", 1, True), ("promote", 1, True), ("rollback", 2, True)]
+    assert all(a["by"].startswith("cli:") and a["published_at"] for a in audit)
+    assert audit[1]["shadow_ended"] == 1
+    for worker in workers:
+        assert "Traceback" not in worker.log.read_text(errors="replace"), worker.tail(80)
+    fraud_cluster.stop_all()
+
+    # The offline replay: the same clicks into a fresh deployment under the candidate, against
+    # the verdicts the shadow run's live set gave them.
+    replica = Cluster(broker_url=kafka_broker.url, bootstrap=kafka_broker.bootstrap,
+                      app_id="t" + uuid.uuid4().hex[:10], tmp=tmp_path / "replica")
+    replica.tmp.mkdir()
+    asyncio.run(create_topics(replica))
+    try:
+        replica.start_worker("r1")
+        clicks_file, recorded_file, diff_file = tmp_path / "c.jsonl", tmp_path / "recorded.jsonl", tmp_path / "d.json"
+        clicks_file.write_bytes(b"\n".join(orjson.dumps(c) for c in sent) + b"\n")
+        line_of = {c["click_id"]: line for line, c in enumerate(sent)}
+        recorded_file.write_bytes(b"\n".join(orjson.dumps({**v, "line": line_of[v["click_id"]]})
+                                             for v in verdicts if v["click_id"] in line_of) + b"\n")
+        run = subprocess.run([FRAUDAPP, "replay", str(clicks_file), "--speed", "0", "--rules", str(candidate_file),
+                              "--compare", str(recorded_file), "--diff-out", str(diff_file), "--quiet"],
+                             env=replica.env(), capture_output=True, text=True, timeout=240, check=False)
+        assert run.returncode == 0, run.stdout + run.stderr
+        diff = orjson.loads(diff_file.read_bytes())
+        assert diff["missing"] == [] and diff["compared"] == len(sent)
+        assert diff["by"] == got["by"]  # the shadow run's would-flip counts are the replay's
+        assert len(diff["changed"]) == got["flipped"]
+    finally:
+        replica.stop_all()
