@@ -8,7 +8,9 @@ by `GET /schemas/{name}`:
   alert             fraud-alerts       §5  output
   dead-letter       clicks-dlq         §6  output
   blacklist-update  blacklist-updates  §4  input: blacklist_updates.py is the reference
-  rule-set          rules              §4c input: ruleset.py is the reference (planned topic)
+  rule-set          rules              §4c input: ruleset.py is the reference
+  rules-shadow      rules-shadow       --  output: a shadow run's batch (shadow.py), not in the contract
+  rules-audit       rules-audit        --  output: one rule-set change (rules_stage.py), not in the contract
 
 Input schemas are open (unknown fields are ignored, as the validators do); output schemas
 are closed, so that the tests that check real records against them catch a field added
@@ -37,6 +39,8 @@ TOPIC_SETTING: dict[str, str] = {
     "dead-letter": "topic_dlq",
     "blacklist-update": "topic_blacklist",
     "rule-set": "topic_rules",
+    "rules-shadow": "topic_rules_shadow",
+    "rules-audit": "topic_rules_audit",
 }
 
 

@@ -20,7 +20,9 @@ from typing import Any
 
 import orjson
 import pytest
+from jsonschema import Draft202012Validator
 
+from fraudapp import schemas
 from fraudapp.tooling.benchmark.kafkaio import produce
 from tests.integration.conftest import Cluster, Worker, consume_json, create_topics, produce_clicks, wait_for
 
@@ -257,6 +259,11 @@ def test_a_shadow_run_matches_an_offline_replay_then_promote_and_rollback_are_on
         ("shadow", 1, True), ("promote", 1, True), ("rollback", 2, True)]
     assert all(a["by"].startswith("cli:") and a["published_at"] for a in audit)
     assert audit[1]["shadow_ended"] == 1
+    # the records match their published schemas (GET /schemas/rules-audit, /schemas/rules-shadow)
+    for name, records in (("rules-audit", audit), ("rules-shadow", consume_json(fraud_cluster, "rules-shadow", 1))):
+        validator = Draft202012Validator(schemas.load(name))
+        for record in records:
+            assert not list(validator.iter_errors(record)), (name, record)
     for worker in workers:
         assert "Traceback" not in worker.log.read_text(errors="replace"), worker.tail(80)
     fraud_cluster.stop_all()
