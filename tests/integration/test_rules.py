@@ -254,10 +254,24 @@ def test_a_shadow_run_matches_an_offline_replay_then_promote_and_rollback_are_on
     assert state["rule_set"]["description"] == "rollback of version 1 to version 0"
     assert state["rule_set"]["rules"]["click_spam"]["threshold"] == 2
 
-    audit = consume_json(fraud_cluster, "rules-audit", 3, timeout=60)
+    # over HTTP: a candidate not above the live version is refused, one above it runs, DELETE stops it
+    status, body = http(workers[0], "POST", "/rules/shadow", {"version": 2})
+    assert status == 409 and "above the version in force, 2" in body["error"]
+    status, body = http(workers[0], "POST", "/rules/shadow", {"version": 3, "score": {"clean_above": 10}})
+    assert status == 400 and body["errors"][0]["path"] == "score"
+    assert http(workers[0], "POST", "/rules/shadow", {"version": 3})[0] == 202
+    wait_for(lambda: all((r := rules_on(w)) and (r["shadow"] or {}).get("version") == 3 for w in workers), 30,
+             "both workers to run version 3 in shadow")
+    assert http(workers[1], "GET", "/rules/shadow")[1]["version"] == 3
+    assert http(workers[1], "DELETE", "/rules/shadow")[0] == 202
+    wait_for(lambda: all((r := rules_on(w)) and r["shadow"] is None for w in workers), 30, "the shadow run to stop")
+    assert http(workers[0], "GET", "/rules/shadow")[0] == 404
+
+    audit = consume_json(fraud_cluster, "rules-audit", 5, timeout=60)
     assert [(a["action"], a["version"], a["accepted"]) for a in audit] == [
-        ("shadow", 1, True), ("promote", 1, True), ("rollback", 2, True)]
-    assert all(a["by"].startswith("cli:") and a["published_at"] for a in audit)
+        ("shadow", 1, True), ("promote", 1, True), ("rollback", 2, True), ("shadow", 3, True), ("stop-shadow", None, True)]
+    assert all(a["by"].startswith("cli:") and a["published_at"] for a in audit[:3])
+    assert all(a["by"].startswith("http:") for a in audit[3:])
     assert audit[1]["shadow_ended"] == 1
     # the records match their published schemas (GET /schemas/rules-audit, /schemas/rules-shadow)
     for name, records in (("rules-audit", audit), ("rules-shadow", consume_json(fraud_cluster, "rules-shadow", 1))):
