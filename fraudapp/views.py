@@ -460,6 +460,9 @@ async def dashboard_events(request: aioweb.Request) -> aioweb.StreamResponse:
             tap = live.tap
             snapshot["tap_ready"] = bool(tap and tap.assigned)
             snapshot["served_by"] = str(app.conf.canonical_url)
+            state = rules_state()
+            shadow = state["shadow"] and {"version": state["shadow"]["version"], "report": state["shadow"]["report"]}
+            snapshot["rules"] = {"version": state["version"], "shadow": shadow}
             await response.write(b"data: " + orjson.dumps(snapshot) + b"\n\n")
             if closing is None:
                 await asyncio.sleep(SSE_INTERVAL_SECONDS)

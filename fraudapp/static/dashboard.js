@@ -53,6 +53,41 @@ function fillAlerts(alerts) {
   }));
 }
 
+// The candidate in shadow: clicks compared, would-flip counts per fraud type, a few examples.
+function fillRules(rules) {
+  document.getElementById("rules-live").textContent = `· live version ${rules.version}`;
+  const summary = document.getElementById("shadow-summary");
+  const types = document.getElementById("shadow-types");
+  const examples = document.getElementById("shadow-examples");
+  const shadow = rules.shadow;
+  types.replaceChildren();
+  examples.replaceChildren();
+  if (!shadow) { summary.textContent = "no candidate in shadow"; summary.className = "muted"; return; }
+  const r = shadow.report;
+  summary.className = "";
+  summary.textContent = r
+    ? `candidate version ${shadow.version}: ${r.flipped} of ${r.clicks} clicks would flip (${pct(r.flip_ratio)})`
+    : `candidate version ${shadow.version}: no click compared yet`;
+  if (!r) return;
+  const head = types.insertRow();
+  for (const title of ["fraud type", "would gain", "would lose"]) head.insertCell().textContent = title;
+  for (const [name, c] of Object.entries(r.by.fraud_types)) {
+    const tr = types.insertRow();
+    tr.insertCell().textContent = name;
+    for (const n of [c.gained, c.lost]) { const td = tr.insertCell(); td.textContent = n; td.className = "n"; }
+  }
+  for (const kinds of Object.values(r.examples)) {
+    for (const changes of Object.values(kinds)) {
+      for (const c of changes.slice(0, 2)) {
+        const li = document.createElement("li");
+        const fmt = (o) => `${o.verdict}${o.fraud_types.length ? " [" + o.fraud_types.join(", ") + "]" : ""}`;
+        li.textContent = `${c.click_id} (${c.campaign_id ?? "no campaign"}): ${fmt(c.before)} → ${fmt(c.after)}`;
+        examples.appendChild(li);
+      }
+    }
+  }
+}
+
 function render(s) {
   const series = s.series;
   const labels = series.map((r) => fmtTime(r.t));
@@ -73,6 +108,7 @@ function render(s) {
   fillTable("top-ips", s.top.ips);
   fillTable("top-publishers", s.top.publishers);
   fillAlerts(s.recent_alerts);
+  if (s.rules) fillRules(s.rules);
   const last5 = series.slice(-6, -1);  // the current second is still filling
   const rate = last5.reduce((a, r) => a + r.clicks, 0) / Math.max(1, last5.length);
   document.getElementById("rate").textContent = rate.toFixed(1);

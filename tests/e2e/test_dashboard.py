@@ -1,5 +1,6 @@
 """The live dashboard in a real headless Chromium: it loads offline (vendored Chart.js),
-connects to its event stream, and its numbers and charts move when clicks flow.
+connects to its event stream, and its numbers and charts move when clicks flow; a candidate
+rule set in shadow shows its would-flip counts.
 
 Needs Debian's `chromium` (installed here with apt-get when missing and possible) and the
 `playwright` package, driving that binary - never `playwright install`.
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TOKEN = "ingest-" + uuid.uuid4().hex
+ADMIN = "admin-" + uuid.uuid4().hex
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run", "--disable-sync",
@@ -54,7 +56,8 @@ def dashboard_worker(kafka_broker: Any, tmp_path: Path) -> Iterator[Worker]:
     )
     asyncio.run(create_topics(cluster))
     try:
-        yield cluster.start_worker("dash", FRAUDAPP_INGEST_TOKEN=TOKEN, FRAUDAPP_LOG_LEVEL="WARNING")
+        yield cluster.start_worker("dash", FRAUDAPP_INGEST_TOKEN=TOKEN, FRAUDAPP_ADMIN_TOKEN=ADMIN,
+                                   FRAUDAPP_LOG_LEVEL="WARNING")
     finally:
         cluster.stop_all()
 
@@ -77,6 +80,12 @@ def test_dashboard_goes_live_and_moves_with_clicks(dashboard_worker: Worker) -> 
             # Connected over SSE and the worker's tap positioned on the topics.
             page.wait_for_function("document.getElementById('status').textContent === 'live'", timeout=30_000)
             assert page.text_content("#total") == "0"
+            # A candidate in shadow under which the spammer is no longer spam.
+            status, answer = call(worker, "POST", "/rules/shadow",
+                                  {"version": 1, "rules": {"click_spam": {"threshold": 1000}}}, token=ADMIN)
+            assert status == 202, answer
+            page.wait_for_function("document.getElementById('shadow-summary').textContent.includes('candidate version 1')",
+                                   timeout=30_000)
 
             run = uuid.uuid4().hex[:6]
             deadline = time.monotonic() + 6
@@ -104,6 +113,13 @@ def test_dashboard_goes_live_and_moves_with_clicks(dashboard_worker: Worker) -> 
             assert f"spammer-{run}" in page.text_content("#top-devices")
             assert "pub-bad" in page.text_content("#top-publishers")
             assert float(page.text_content("#rate")) > 0
+            # The rule-set card: the would-flip counts of the candidate, with examples.
+            page.wait_for_function("document.getElementById('shadow-summary').textContent.includes('would flip')",
+                                   timeout=30_000)
+            assert "click_spam" in page.text_content("#shadow-types")
+            assert "→ clean" in page.text_content("#shadow-examples") or "→ suspicious" in page.text_content(
+                "#shadow-examples")
+            assert "live version 0" in page.text_content("#rules-live")
             page.wait_for_timeout(1200)  # one more SSE tick so the screenshot shows a settled page
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
