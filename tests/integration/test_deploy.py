@@ -482,6 +482,8 @@ def test_dashboard_covers_verdicts_latency_dead_letters_lag_and_alerts() -> None
         "consumer lag": r"faust_topic_partition_end_offset - faust_topic_partition_offset_commited",
         "fraud alerts": r"fraudapp_alerts_total",
         "firing alerts": r'ALERTS\{alertstate="firing"\}',
+        "rule-set versions": r"fraudapp_rules_version",
+        "a shadow run's would-flip counts": r"fraudapp_shadow_flips_total",
     }
     absent = [what for what, pattern in required.items() if not re.search(pattern, exprs)]
     assert not absent, f"the dashboard shows no {absent}"
