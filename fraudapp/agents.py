@@ -3,6 +3,7 @@
   clicks ──check_devices──▶ by_click_id ──check_duplicates──▶ by_session ──judge_clicks──▶ verdicts
      │ bad input → clicks-dlq                                               └─▶ by_scope ──raise_alerts──▶ fraud-alerts  (alert_stage.py)
   blacklist-updates ──apply_blacklist_updates──▶ blacklist (global table, every worker)
+  rules ──apply_rule_sets──▶ rule-sets (global table) + rules-audit; judge_clicks ──▶ rules-shadow  (rules_stage.py)
 
 Each stage owns the state keyed like its input topic, adds its features to the in-flight
 record and forwards exactly one record per accepted input.
