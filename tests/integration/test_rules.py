@@ -1,5 +1,5 @@
 """Rule sets on running workers (CONTRACT §4c): a per-campaign click_spam threshold published
-with PUT /rules changes that campaign's verdicts, and only its, on both workers; every
+with `fraudapp rules set` changes that campaign's verdicts, and only its, on both workers; every
 verdict says which version judged it and agrees with the reference under that version; a
 restarted worker still judges under the latest version; bad rule sets change nothing; a
 candidate in shadow changes no verdict and reports what an offline replay reports;
@@ -78,7 +78,7 @@ def check_against_reference(verdicts: list[dict[str, Any]]) -> None:
         assert ("click_spam" in v["fraud_types"]) == expected, v
 
 
-def test_a_campaigns_threshold_changes_only_its_verdicts_on_every_worker(fraud_cluster: Cluster) -> None:
+def test_a_campaigns_threshold_changes_only_its_verdicts_on_every_worker(fraud_cluster: Cluster, tmp_path: Path) -> None:
     workers = [fraud_cluster.start_worker(name, FRAUDAPP_ADMIN_TOKEN=ADMIN) for name in ("w1", "w2")]
     assert [version_on(w) for w in workers] == [0, 0]
     start = time.time() - 600
@@ -92,11 +92,13 @@ def test_a_campaigns_threshold_changes_only_its_verdicts_on_every_worker(fraud_c
     status, body = http(workers[0], "PUT", "/rules", {"version": 1, "rules": {"click_spam": {"window_seconds": 60}}})
     assert status == 400 and "state horizon" in body["errors"][0]["error"]
 
+    rules_file = tmp_path / "v1.json"
+    rules_file.write_bytes(orjson.dumps(RULES_V1))
+    rules_cli(fraud_cluster, "set", str(rules_file), "--no-wait")
     published = time.monotonic()
-    wait_for(lambda: http(workers[0], "PUT", "/rules", RULES_V1)[0] == 202, 30, "PUT /rules to publish")
     wait_for(lambda: [version_on(w) for w in workers] == [1, 1], 30, "both workers to apply version 1")
     applied = time.monotonic() - published
-    print(f"\nversion 1 applied on both workers {applied:.2f} s after PUT /rules")
+    print(f"\nversion 1 applied on both workers {applied:.2f} s after `fraudapp rules set` returned")
     assert http(workers[1], "PUT", "/rules", RULES_V1)[0] == 409  # versions only go up
 
     after = clicks("b2", start + 100)
