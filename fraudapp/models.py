@@ -164,3 +164,91 @@ class Verdict:
             "detected_at": self.detected_at,
             "rules_version": self.rules_version,
         }
+
+
+# -- crypto transactions (CONTRACT §2b, §3b, §4b) --------------------------------------------
+
+TX_FRAUD_TYPES: tuple[str, ...] = ("scam_wallet", "tainted_funds", "wallet_velocity", "fan_out", "large_amount")
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """A validated transfer (§2b): addresses in their compared form (addresses.py)."""
+
+    tx_id: str
+    ts: float
+    sender: str  # `from`
+    recipient: str  # `to`
+    amount: float
+    asset: str
+    chain: str | None = None
+    fee: float | None = None
+    ip: str | None = None
+    device_id: str | None = None
+    platform_user: str | None = None
+
+    def to_row(self) -> list[Any]:
+        return [self.tx_id, self.ts, self.sender, self.recipient, self.amount, self.asset, self.chain, self.fee,
+                self.ip, self.device_id, self.platform_user]  # fmt: skip
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Transaction:
+        return cls(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    """Why a wallet's funds are tainted: it received from `source` (a blacklisted wallet
+    at `hops` 1, a tainted one at more) in transfer `tx_id` at event time `ts`."""
+
+    ts: float
+    hops: int
+    source: str
+    tx_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TxFeatures:
+    """The state snapshot the transaction rules read (counts of *earlier* transfers of the
+    sender, in Kafka order, by event time)."""
+
+    sender_entry: BlacklistEntry | None = None
+    recipient_entry: BlacklistEntry | None = None
+    taint: Taint | None = None  # of the sender, in force at the transfer's event time
+    prior_in_velocity_window: int = 0
+    distinct_recipients: int = 1  # within FAN_OUT_SECONDS, this one included
+    median_amount: float | None = None  # of the last amounts of this asset (None: too few known)
+    known_amounts: int = 0
+
+
+@dataclass(slots=True)
+class TxVerdict:
+    tx_id: str
+    sender: str
+    recipient: str
+    amount: float
+    asset: str
+    ts: float
+    verdict: VerdictClass
+    fraud_types: list[str]
+    score: float
+    reasons: list[dict[str, str]]
+    detected_at: float
+    rules_version: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tx_id": self.tx_id,
+            "from": self.sender,
+            "to": self.recipient,
+            "amount": self.amount,
+            "asset": self.asset,
+            "ts": self.ts,
+            "verdict": self.verdict,
+            "fraud_types": self.fraud_types,
+            "fraud_type": self.fraud_types[0] if self.fraud_types else None,
+            "score": self.score,
+            "reasons": self.reasons,
+            "detected_at": self.detected_at,
+            "rules_version": self.rules_version,
+        }

@@ -93,6 +93,7 @@ class Settings:
     topic_dlq: str = _doc("dead-letter topic", default="clicks-dlq")
     topic_transactions: str = _doc("transactions input topic", default="transactions")
     topic_transaction_verdicts: str = _doc("transaction verdicts topic", default="transaction-verdicts")
+    topic_transactions_dlq: str = _doc("dead-letter topic of transactions", default="transactions-dlq")
     topic_rules: str = _doc("rule sets topic, compacted (created with 1 partition)", default="rules")
     topic_rules_shadow: str = _doc("a shadow run's comparisons: one record per judged batch (created with 1 partition)", default="rules-shadow")
     topic_rules_audit: str = _doc("every rule-set change, accepted or refused, with who and when (1 partition, kept forever)", default="rules-audit")
@@ -108,6 +109,21 @@ class Settings:
     score_suspicious_above: float = _doc("soft score above this (and not clean) is suspicious", default=40.0)
     datacenter_ranges_file: str = _doc("CIDR list (one per line) of hosting/datacenter ranges for the IP score layer; default `<repo>/tables/datacenter_ranges.txt`; `none` disables", default="")
     max_click_bytes: int = _doc("largest accepted click, bytes", default=65536)
+    # Transactions (contract §4b)
+    taint_hops: int = _doc("tainted_funds: a wallet that received from a wallet tainted within this many hops of a blacklisted one is tainted (1: two hops from a scam wallet)", default=1)
+    taint_seconds: float = _doc("tainted_funds: how long, by event time, a wallet stays tainted after it received tainted funds", default=604800.0)
+    wallet_velocity_threshold: int = _doc("wallet_velocity: earlier outgoing transfers of the sender in the window that make a transfer too fast", default=5)
+    wallet_velocity_seconds: float = _doc("wallet_velocity window, seconds", default=60.0)
+    fan_out_threshold: int = _doc("fan_out: distinct recipients of the sender in the window, this transfer's included, that make a fan-out", default=10)
+    fan_out_seconds: float = _doc("fan_out window, seconds", default=600.0)
+    large_amount_factor: float = _doc("large_amount: an amount above this many times the median of the sender's last amounts of the asset", default=20.0)
+    large_amount_history: int = _doc("large_amount: how many of the sender's last amounts of an asset the median is taken over", default=50)
+    large_amount_min_known: int = _doc("large_amount: amounts of the asset the sender must have sent before the median counts", default=5)
+    large_amount_limits: str = _doc("large_amount: absolute limits per asset, `ASSET=amount,...` (e.g. `ETH=100,USDT=1000000`); empty: none", default="")
+    wallet_alert_window_seconds: float = _doc("tumbling window of a wallet's flagged transfers, seconds", default=60.0)
+    wallet_alert_flagged: int = _doc("a wallet alerts once its flagged transfers in a window exceed this many", default=2)
+    wallet_idle_seconds: float = _doc("a wallet's transfer history (amounts, recipients) is dropped this long after its newest transfer, by event time", default=2592000.0)
+    max_transaction_bytes: int = _doc("largest accepted transaction, bytes", default=65536)
     # Alerts (contract §5)
     alert_window_seconds: float = _doc("tumbling alert window, seconds", default=60.0)
     alert_min_clicks: int = _doc("clicks a window needs before it can alert", default=20)
@@ -145,6 +161,11 @@ class Settings:
             "max_write_buffer_number": 2,
             "block_cache_size": int(self.rocksdb_block_cache_mb * mib),
         }
+
+    @property
+    def large_amount_limit_of(self) -> dict[str, float]:
+        """`large_amount_limits` parsed: asset -> absolute limit (checked at start)."""
+        return _limits(self.large_amount_limits)
 
     @property
     def batch_linger(self) -> float:
@@ -228,3 +249,17 @@ def documented() -> list[tuple[str, Any, str]]:
         default = f.default
         rows.append((PREFIX + f.name.upper(), default, f.metadata["doc"]))
     return rows
+
+
+def _limits(text: str) -> dict[str, float]:
+    limits: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        asset, sep, amount = part.partition("=")
+        try:
+            value = float(amount)
+        except ValueError:
+            value = -1.0
+        if not sep or not asset.strip() or not value >= 0:
+            raise SettingsError(f"FRAUDAPP_LARGE_AMOUNT_LIMITS: {part!r} is not ASSET=amount (an amount >= 0)")
+        limits[asset.strip()] = value
+    return limits

@@ -1,4 +1,5 @@
-"""Raw bytes -> Click, or a Rejection saying why (contract §2, §6). Never raises.
+"""Raw bytes -> Click (contract §2) or Transaction (§2b), or a Rejection saying why (§6).
+Never raises.
 
 Error codes (the `error` field of a dead letter):
   empty, oversize, invalid_utf8, not_json, not_object, missing_field, wrong_type,
@@ -16,7 +17,8 @@ from typing import Any
 
 import orjson
 
-from fraudapp.models import Click, Mouse
+from fraudapp.addresses import AddressError, canonical
+from fraudapp.models import Click, Mouse, Transaction
 
 MAX_ID_LENGTH = 128
 # Largest mouse count / duration: integers JSON consumers (and orjson's int64) all represent.
@@ -62,21 +64,81 @@ def json_object(raw: bytes, what: str) -> dict[str, Any] | Rejection:
     return obj
 
 
-def parse_click(raw: bytes | None, max_bytes: int = 65536) -> Click | Rejection:
-    """Decode and validate one click; a Rejection instead of an exception on bad input."""
+def _decoded(raw: bytes | None, max_bytes: int) -> Any:
+    """The JSON value of a record's bytes, or why there is none."""
     if not raw:
         return Rejection("empty", "message has no value")
     if len(raw) > max_bytes:
         return Rejection("oversize", f"{len(raw)} bytes exceeds the limit of {max_bytes}")
     try:
-        obj = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as uexc:
             return Rejection("invalid_utf8", f"not UTF-8 at byte {uexc.start}")
         return Rejection("not_json", f"not JSON: {exc}"[:200])
-    return click_from_obj(obj)
+
+
+def parse_click(raw: bytes | None, max_bytes: int = 65536) -> Click | Rejection:
+    """Decode and validate one click; a Rejection instead of an exception on bad input."""
+    obj = _decoded(raw, max_bytes)
+    return obj if isinstance(obj, Rejection) else click_from_obj(obj)
+
+
+def parse_transaction(raw: bytes | None, max_bytes: int = 65536) -> Transaction | Rejection:
+    """Decode and validate one transfer (§2b)."""
+    obj = _decoded(raw, max_bytes)
+    return obj if isinstance(obj, Rejection) else transaction_from_obj(obj)
+
+
+def transaction_from_obj(obj: Any) -> Transaction | Rejection:
+    if not isinstance(obj, dict):
+        return Rejection("not_object", f"expected a JSON object, got {_json_type(obj)}")
+    try:
+        ip = obj.get("ip")
+        return Transaction(
+            tx_id=_identifier("tx_id", obj.get("tx_id")),
+            ts=_timestamp(obj.get("ts")),
+            sender=_address("from", obj.get("from")),
+            recipient=_address("to", obj.get("to")),
+            amount=_amount("amount", obj.get("amount"), required=True),
+            asset=_identifier("asset", obj.get("asset")),
+            chain=_optional_string("chain", obj.get("chain")),
+            fee=_amount("fee", obj.get("fee"), required=False),
+            ip=_ip(ip) if ip is not None else None,
+            device_id=_optional_string("device_id", obj.get("device_id")),
+            platform_user=_optional_string("platform_user", obj.get("platform_user")),
+        )
+    except _Reject as rej:
+        return rej.rejection
+
+
+def _address(name: str, value: Any) -> str:
+    if value is None:
+        raise _Reject("missing_field", f"required field {name!r} is missing")
+    if not isinstance(value, str):
+        raise _Reject("wrong_type", f"{name!r} must be a string, got {_json_type(value)}")
+    try:
+        return canonical(_text(name, value))
+    except AddressError as exc:
+        raise _Reject("invalid_value", f"{name!r}: {exc}") from None
+
+
+def _amount(name: str, value: Any, required: bool) -> Any:
+    if value is None:
+        if required:
+            raise _Reject("missing_field", f"required field {name!r} is missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Reject("wrong_type", f"{name!r} must be a number, got {_json_type(value)}")
+    try:
+        amount = float(value)
+    except OverflowError:
+        amount = math.inf
+    if not math.isfinite(amount) or amount < 0:
+        raise _Reject("invalid_value", f"{name!r} must be a finite number >= 0, got {_short(value)}")
+    return amount
 
 
 def click_from_obj(obj: Any) -> Click | Rejection:
