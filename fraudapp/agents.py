@@ -27,7 +27,7 @@ from fraudapp.blacklist_updates import parse_update
 from fraudapp.expiry import PartitionSweeper
 from fraudapp.models import Click, Features
 from fraudapp.pipeline import InFlight, session_key, unpack
-from fraudapp.rejects import reject
+from fraudapp.rejects import reject, rekey, source_of
 from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
 from fraudapp.rules_stage import shadow_runs
@@ -38,7 +38,6 @@ from fraudapp.state.streamtime import MultiTopicStreamTime, Watermarks
 from fraudapp.validate import Rejection, parse_click
 
 s = settings
-SOURCE_HEADER = "fraudapp-source"
 
 datacenter = load_datacenter_ranges(s.datacenter_ranges_path) if s.datacenter_ranges_path else None
 
@@ -59,15 +58,6 @@ dedup_marks, session_marks = Watermarks(), Watermarks()
 device_clock = MultiTopicStreamTime(topics.device_input.topics, idle_seconds=max(60.0, s.lateness_seconds))
 
 
-def _source_of(event: EventT) -> tuple[str, int, int]:
-    msg = event.message
-    for name, value in msg.headers or ():
-        if name == SOURCE_HEADER:
-            topic, partition, offset = orjson.loads(value)
-            return topic, partition, offset
-    return msg.topic, msg.partition, msg.offset
-
-
 def check_device_clicks(partition: int, group: list[EventT], windows: TableCache[str, DeviceWindows],
                         outbox: Outbox) -> dict[str, float]:  # fmt: skip
     newest_by_topic: dict[str, float] = {}
@@ -80,8 +70,7 @@ def check_device_clicks(partition: int, group: list[EventT], windows: TableCache
         device_key = click.device_id.encode()
         if msg.key != device_key:
             # Keyed otherwise (or not at all): move it to the device's partition first.
-            source = orjson.dumps([msg.topic, msg.partition, msg.offset])
-            outbox.add(topics.clicks_rekeyed, device_key, msg.value, {SOURCE_HEADER: source})
+            rekey(outbox, event, topics.clicks_rekeyed, device_key)
             continue
         # The rule set in force now decides this click at every stage (its version travels
         # with it); the state keeps the deployment's windows, the largest any version may use.
@@ -106,7 +95,7 @@ def check_device_clicks(partition: int, group: list[EventT], windows: TableCache
             )
         windows.put(click.device_id, window)
         newest_by_topic[msg.topic] = max(newest_by_topic.get(msg.topic, click.ts), click.ts)
-        inflight = InFlight(click, _source_of(event), time.time(), features)
+        inflight = InFlight(click, source_of(event), time.time(), features)
         outbox.add_packed(topics.by_click_id, click.click_id.encode(), inflight.encode())
     return newest_by_topic
 

@@ -31,7 +31,7 @@ def update_from_obj(obj: dict[str, Any], now: float) -> tuple[str, dict[str, Any
     try:
         key = entry_key(kind, value)
     except ValueError as exc:
-        return Rejection("invalid_ip", str(exc)[:200])
+        return Rejection("invalid_ip" if kind in ("ip", "cidr") else "invalid_value", str(exc)[:200])
     if op == "remove":
         return key, None
     ttl = obj.get("ttl_seconds")

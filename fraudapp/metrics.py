@@ -17,6 +17,10 @@ verdicts = Counter("fraudapp_verdicts", "Verdicts written, by class", ["verdict"
 fraud_types = Counter("fraudapp_fraud_types", "Fraud verdicts by fraud type", ["fraud_type"], registry=REGISTRY)
 rule_hits = Counter("fraudapp_rule_hits", "Rule hits (a click can hit several)", ["rule"], registry=REGISTRY)
 dead_letters = Counter("fraudapp_dead_letters", "Rejected inputs sent to the dead-letter topic", ["reason"], registry=REGISTRY)
+transaction_verdicts = Counter("fraudapp_transaction_verdicts", "Transaction verdicts written, by class", ["verdict"],
+                               registry=REGISTRY)
+transaction_fraud_types = Counter("fraudapp_transaction_fraud_types", "Fraud transaction verdicts by fraud type",
+                                  ["fraud_type"], registry=REGISTRY)
 alerts = Counter("fraudapp_alerts", "Alerts raised", ["scope"], registry=REGISTRY)
 decision_latency = Histogram(
     "fraudapp_decision_latency_seconds",

@@ -103,15 +103,19 @@ def _keep_history(document: dict[str, Any]) -> None:
         rule_sets.pop(key, None)
 
 
+async def declare_outputs() -> None:
+    """The audit and shadow topics are written through the outbox, not by Faust, so Faust
+    does not declare them: created here with one partition each (a broker's auto-creation
+    would use its default count), before any rule set can start a shadow run."""
+    for topic in (topics.rules_audit, topics.rules_shadow):
+        await topic.maybe_declare()
+
+
 @app.agent(topics.rules)
 async def apply_rule_sets(stream: faust.StreamT[bytes]) -> None:
     """Every worker applies the `default` set's new version, and runs the `shadow` set
     beside it, as the rule-set table's changelog record arrives."""
-    # Written through the outbox, not by Faust, so not declared by it: created here with one
-    # partition each (a broker's auto-creation would use its default count), before any
-    # rule set can start a shadow run.
-    for topic in (topics.rules_audit, topics.rules_shadow):
-        await topic.maybe_declare()
+    await declare_outputs()
     outbox = Outbox(app)
     async for event in events(stream):
         apply_rule_set(event, outbox)

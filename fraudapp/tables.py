@@ -28,6 +28,7 @@ from fraudapp.ruleset import (
     version_zero,
 )
 from fraudapp.state.blacklist_index import BlacklistIndex
+from fraudapp.state.taint import TaintIndex
 from fraudapp.validate import Rejection
 
 JSON = {"schema": faust.Schema(key_serializer="json", value_serializer="json")}
@@ -54,6 +55,11 @@ session_url_clicks = _table(
 alert_windows = _table(
     "alert-windows",
     "'campaign:<id>' | 'publisher:<id>' -> open tumbling alert windows and closed ones",
+)
+wallet_activity = _table(
+    "wallet-activity",
+    "sending wallet -> its recent transfer times and recipients, last amounts per asset, alert windows "
+    "(wallet_velocity, fan_out, large_amount, the wallet alert)",
 )
 
 
@@ -136,6 +142,41 @@ class BlacklistTable(faust.GlobalTable):
 
 blacklist: BlacklistTable = _global_table(
     BlacklistTable, "blacklist", "'<kind>:<value>' -> blacklist entry {kind, value, reason, added_at, expires_at}"
+)
+
+
+
+class TaintTable(faust.GlobalTable):
+    """Tainted wallets (state/taint.py) on every worker, with an in-memory index kept in
+    step: '<wallet>@<partition>' -> taint entries, written by the owner of that partition
+    of `transactions` (so each key has one writer) in its transaction."""
+
+    index: TaintIndex
+
+    def __post_init__(self) -> None:
+        self.index = TaintIndex()
+
+    def partition_for_key(self, key: Any) -> int:
+        return 0  # one partition (see BlacklistTable.partition_for_key)
+
+    def apply_changelog_batch(self, batch: Iterable[faust.types.EventT]) -> None:
+        events = list(batch)
+        super().apply_changelog_batch(events)
+        for event in events:
+            raw = event.message.value
+            self.index.apply(orjson.loads(event.message.key), orjson.loads(raw) if raw is not None else None)
+
+    async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
+        await super().on_recovery_completed(active_tps, standby_tps)
+        index = TaintIndex()
+        for key, rows in self.items():
+            index.apply(key, rows)
+        self.index = index
+
+
+wallet_taint: TaintTable = _global_table(
+    TaintTable, "wallet-taint",
+    "'<wallet>@<transactions partition>' -> [[event time, hops, source wallet, tx_id], ...]: what tainted the wallet",
 )
 
 log = logging.getLogger(__name__)
@@ -246,4 +287,4 @@ rule_sets: RuleSetTable = _global_table(
     "'default@<version>' the live versions kept for rollback"
 )
 
-STATE_TABLES = (device_clicks, click_ids, session_url_clicks, alert_windows)
+STATE_TABLES = (device_clicks, click_ids, session_url_clicks, alert_windows, wallet_activity)

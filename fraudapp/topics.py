@@ -25,6 +25,10 @@ class Topics:
     verdicts: faust.TopicT
     alerts: faust.TopicT
     blacklist_updates: faust.TopicT
+    transaction_input: faust.TopicT  # what the transaction stage reads: transactions + transactions_rekeyed
+    transactions_rekeyed: faust.TopicT
+    transaction_verdicts: faust.TopicT
+    transaction_dlq: faust.TopicT
     rules: faust.TopicT
     rules_shadow: faust.TopicT
     rules_audit: faust.TopicT
@@ -62,6 +66,12 @@ def declare(app: faust.App, s: Settings) -> Topics:
         alerts=raw(s.topic_alerts),
         # One partition: adds and removes of an entry keep their order for every worker.
         blacklist_updates=raw(s.topic_blacklist, partitions=1),
+        transaction_input=raw(s.topic_transactions, internal + "transactions-by-wallet"),
+        # Transfers whose Kafka key is not their sender's compared address (a checksummed
+        # EVM key, or none), re-keyed so that a wallet's transfers share one partition.
+        transactions_rekeyed=raw(internal + "transactions-by-wallet"),
+        transaction_verdicts=raw(s.topic_transaction_verdicts),
+        transaction_dlq=raw(s.topic_transactions_dlq),
         # Rule sets by name, the latest version of each kept (CONTRACT §4c).
         rules=raw(s.topic_rules, partitions=1, compacting=True),
         # Read whole by every worker's report of a shadow run (shadow.py).

@@ -4,7 +4,7 @@
 the tables, agents, timers and web views on it. They import the app, never the reverse,
 so nothing is built in a circle."""
 
-from fraudapp import agents, alert_stage, views  # noqa: F401 - registration on the app
+from fraudapp import agents, alert_stage, transaction_stage, views  # noqa: F401 - registration on the app
 from fraudapp.app import app
 
 __all__ = ["app"]

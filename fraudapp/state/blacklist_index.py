@@ -11,7 +11,8 @@ per address family (pytricia, longest-prefix match), devices and wallets in dict
   entries and lookups alike.
 * Values are normalised (`normalise_value`): IPs to their compressed text, CIDRs to their
   network (``10.1.2.3/8`` -> ``10.0.0.0/8``; host bits are allowed, as in
-  ``ipaddress.ip_network(strict=False)``). Devices and wallets are compared verbatim.
+  ``ipaddress.ip_network(strict=False)``). Devices are compared verbatim; wallets in their
+  chain's compared form (addresses.py: EVM addresses in lower case).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Literal
 
 import pytricia
 
+from fraudapp.addresses import canonical
 from fraudapp.models import BlacklistEntry
 
 Kind = Literal["ip", "cidr", "device", "wallet"]
@@ -59,7 +61,9 @@ def normalise_value(kind: str, value: str) -> str:
         return _address(value.strip()).compressed
     if kind == "cidr":
         return _network(value).compressed
-    if kind in ("device", "wallet"):
+    if kind == "wallet":
+        return canonical(value)
+    if kind == "device":
         if not value:
             raise ValueError(f"empty {kind}")
         return value

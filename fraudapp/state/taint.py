@@ -101,7 +101,7 @@ class TaintIndex:
     def of(self, wallet: str) -> list[Taint]:
         return [entry for key in self._keys_of.get(wallet, ()) for entry in self._by_key[key]]
 
-    def keys(self) -> list[str]:
+    def table_keys(self) -> list[str]:
         return list(self._by_key)
 
     def __len__(self) -> int:

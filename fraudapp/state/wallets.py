@@ -53,11 +53,22 @@ class Counts:
 
 
 @dataclass(slots=True)
+class AlertWindow:
+    """A sender's judged transfers in one tumbling alert window."""
+
+    start: float
+    transfers: int = 0
+    flagged: int = 0
+    fraud_types: dict[str, int] = field(default_factory=dict)
+    alerted: bool = False
+
+
+@dataclass(slots=True)
 class WalletActivity:
     sends: SlidingTimestamps = field(default_factory=SlidingTimestamps)
     recipients: list[tuple[float, str]] = field(default_factory=list)  # sorted by time
     amounts: dict[str, list[float]] = field(default_factory=dict)  # per asset, oldest first
-    alert_windows: dict[float, list[int]] = field(default_factory=dict)  # start -> [transfers, flagged, alerted]
+    alert_windows: dict[float, AlertWindow] = field(default_factory=dict)  # by start
 
     @classmethod
     def initialize(cls) -> WalletActivity:
@@ -96,19 +107,24 @@ class WalletActivity:
         if len(kept) > w.history:
             del kept[: len(kept) - w.history]
 
-    def count_alert(self, ts: float, flagged: bool, threshold: int, w: Windows) -> tuple[float, int, int] | None:
-        """Count a judged transfer in its tumbling window; (window start, transfers, flagged)
-        the first time the window's flagged transfers exceed `threshold`, else None."""
+    def count_alert(self, ts: float, fraud_types: list[str], threshold: int, w: Windows) -> AlertWindow | None:
+        """Count a judged transfer (flagged when it has fraud types) in its tumbling window;
+        the window the first time its flagged transfers exceed `threshold`, else None."""
         start = ts - ts % w.alert
-        counts = self.alert_windows.setdefault(start, [0, 0, 0])
-        counts[0] += 1
-        counts[1] += int(flagged)
+        window = self.alert_windows.get(start)
+        if window is None:
+            window = self.alert_windows[start] = AlertWindow(start)
+        window.transfers += 1
+        if fraud_types:
+            window.flagged += 1
+            for name in fraud_types:
+                window.fraud_types[name] = window.fraud_types.get(name, 0) + 1
         newest = max(self.alert_windows)
         for old in [s for s in self.alert_windows if s + w.alert + w.lateness < newest]:
             del self.alert_windows[old]
-        if counts[1] > threshold and not counts[2]:
-            counts[2] = 1
-            return start, counts[0], counts[1]
+        if window.flagged > threshold and not window.alerted:
+            window.alerted = True
+            return window
         return None
 
     # -- expiry and persistence -----------------------------------------------------------
@@ -126,7 +142,8 @@ class WalletActivity:
 
     def to_json(self) -> dict[str, Any]:
         return {"m": self.sends.max_ts, "t": self.sends.to_json(), "r": [[t, to] for t, to in self.recipients],
-                "a": self.amounts, "w": [[s, *c] for s, c in self.alert_windows.items()]}
+                "a": self.amounts,
+                "w": [[a.start, a.transfers, a.flagged, a.fraud_types, a.alerted] for a in self.alert_windows.values()]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> WalletActivity:
@@ -136,7 +153,7 @@ class WalletActivity:
         return cls(SlidingTimestamps.from_json(data.get("t")),
                    sorted(((float(t), str(to)) for t, to in data.get("r") or ()), key=_time),
                    {asset: [float(a) for a in amounts] for asset, amounts in (data.get("a") or {}).items()},
-                   {float(s): [int(n), int(f), int(a)] for s, n, f, a in data.get("w") or ()})
+                   {float(s): AlertWindow(float(s), int(n), int(f), dict(t), bool(a)) for s, n, f, t, a in data.get("w") or ()})
 
 
 def _time(item: tuple[float, str]) -> float:

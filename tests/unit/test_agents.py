@@ -17,6 +17,7 @@ from fraudapp import agents
 from fraudapp.app import app, settings
 from fraudapp.batching import Outbox
 from fraudapp.pipeline import InFlight, unpack
+from fraudapp.rejects import SOURCE_HEADER
 
 Sent = list[tuple[str, dict[str, Any]]]
 
@@ -121,7 +122,7 @@ async def test_click_keyed_otherwise_is_rekeyed_to_its_device(sent: Sent) -> Non
         await settled(lambda: len(of(sent, rekeyed)), 1)
     (forwarded,) = of(sent, agents.topics.clicks_rekeyed.get_topic_name())
     assert forwarded["key"] == b"unit-dev-3" and forwarded["value"] == value
-    assert agents.SOURCE_HEADER in forwarded["headers"]
+    assert SOURCE_HEADER in forwarded["headers"]
 
 
 async def test_a_closed_window_with_enough_fraud_raises_one_alert(sent: Sent, monkeypatch: pytest.MonkeyPatch) -> None:

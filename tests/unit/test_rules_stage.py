@@ -25,6 +25,11 @@ def record(name: str, version: int | None, action: str | None = None, **extra: A
 def fresh_rule_sets(monkeypatch: pytest.MonkeyPatch) -> Any:
     rule_sets = tables.rule_sets
     monkeypatch.setattr(rules_stage, "settings", dataclasses.replace(settings, rules_history=2))
+
+    async def no_broker() -> None:
+        pass
+
+    monkeypatch.setattr(rules_stage, "declare_outputs", no_broker)
     for key in list(rule_sets.keys()):
         rule_sets.pop(key, None)
     rule_sets.__post_init__()

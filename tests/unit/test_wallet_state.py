@@ -135,10 +135,15 @@ def test_each_rule_fires_with_its_reason(features: TxFeatures, tx: Transaction, 
 def test_a_wallet_alerts_once_per_window_when_its_flagged_transfers_exceed_the_threshold() -> None:
     state = WalletActivity()
     t0 = 1_800_000_020.0
-    results = [state.count_alert(t0 + i, flagged=i != 1, threshold=2, w=W) for i in range(6)]
+    results = []
+    for i in range(6):
+        state = WalletActivity.from_json(state.to_json())
+        results.append(state.count_alert(t0 + i, [] if i == 1 else ["fan_out"], threshold=2, w=W))
     # flagged: 0, 2, 3 -> the 3rd flagged (4th transfer) exceeds 2; once per window
-    assert results == [None, None, None, (1_800_000_000.0, 4, 3), None, None]
-    assert state.count_alert(t0 + 60, True, 0, W) == (1_800_000_060.0, 1, 1)
+    assert [r and (r.start, r.transfers, r.flagged, r.fraud_types) for r in results] == [
+        None, None, None, (1_800_000_000.0, 4, 3, {"fan_out": 3}), None, None]
+    later = state.count_alert(t0 + 60, ["scam_wallet"], 0, W)
+    assert later is not None and (later.start, later.transfers, later.flagged) == (1_800_000_060.0, 1, 1)
 
 
 def test_state_expires_idle_seconds_after_the_newest_transfer() -> None:
