@@ -3,6 +3,7 @@
   GET  /health                 200 when up and has partitions
   GET  /stats                  verdict / fraud-type counts since start and in the last window
   GET  /devices/{device_id}    the device's window counts, answered by the worker that owns it
+  GET  /wallets/{address}      the wallet's window state and taint, answered by the worker that owns it
   GET  /blacklist              entries, paged (?limit=&offset=&kind=)
   GET  /blacklist/{value}      one entry or 404 (?kind= when the value is ambiguous)
   POST /blacklist              admin: publish add updates (202)
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import orjson
@@ -36,7 +38,8 @@ from aiokafka.errors import KafkaError
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.web import Request, Response, View
 
-from fraudapp import metrics, schemas, tables
+from fraudapp import metrics, schemas, tables, transaction_stage
+from fraudapp.addresses import AddressError, canonical
 from fraudapp.app import app, settings, topics
 from fraudapp.rules_stage import ACTION_HEADER, ACTOR_HEADER
 from fraudapp.ruleset import DEFAULT_NAME, SHADOW_NAME, RuleSetError, parse
@@ -45,6 +48,8 @@ from fraudapp.runtime.sensors import use_cheaper_hooks
 from fraudapp.shadow import ShadowReport
 from fraudapp.state.blacklist_index import KINDS, entry_key
 from fraudapp.state.sliding import DeviceWindows
+from fraudapp.state.taint import in_force
+from fraudapp.state.wallets import WalletActivity
 from fraudapp.stats import VerdictStats
 from fraudapp.web.auth import check_bearer
 from fraudapp.web.body import BodyError, body_limit_middleware, json_body
@@ -263,6 +268,49 @@ class Device(View):
                 },
             }
         )
+
+
+@app.page("/wallets/{address}")
+class Wallet(View):
+    """A wallet's state as its transfers are judged (CONTRACT §7), from the worker that owns it."""
+
+    async def get(self, request: Request, address: str) -> Response:
+        try:
+            compared = canonical(address)
+        except AddressError as exc:
+            return _error(self, 400, str(exc))
+        if not await _producer_metadata(topics.transactions_rekeyed.get_topic_name()):
+            return _error(self, 503, "partition metadata not available yet, retry shortly")
+        request.match_info["address"] = compared  # the owner is that of the compared form's partition
+        return await self.routed_get(request, compared)
+
+    @app.topic_route(topic=topics.transactions_rekeyed, match_info="address")
+    async def routed_get(self, request: Request, address: str) -> Response:
+        state = WalletActivity.from_json(tables.wallet_activity.get(address))
+        latest = state.max_ts
+        windows = transaction_stage.WINDOWS
+        now = time.time()
+        taint = in_force(tables.wallet_taint.index.of(address), latest if latest is not None else now,
+                         settings.taint_seconds)
+        entry = tables.blacklist.index.match_wallet(address, now)
+        counts = state.result(latest, "", "", windows) if latest is not None else None
+        return self.json({
+            "address": address,
+            "served_by": str(app.conf.canonical_url),
+            "blacklisted": entry.to_dict() if entry is not None else None,
+            "latest_ts": latest,
+            "recent_transfer_times": state.sends.times,
+            "velocity_window": {"seconds": windows.velocity,
+                                "transfers": state.sends.result(latest, windows.velocity) if latest else 0},
+            "fan_out_window": {"seconds": windows.fan_out,
+                               "recipients": sorted({to for t, to in state.recipients
+                                                     if latest is not None and t >= latest - windows.fan_out})},
+            "amounts": {asset: {"known": len(amounts), "median": median(amounts) if amounts else None}
+                        for asset, amounts in state.amounts.items()},
+            "taint": None if taint is None else {"ts": taint.ts, "hops": taint.hops, "source": taint.source,
+                                                  "tx_id": taint.tx_id, "in_force_until": taint.ts + settings.taint_seconds},
+            "known": counts is not None or taint is not None or entry is not None,
+        })
 
 
 @app.page("/blacklist")

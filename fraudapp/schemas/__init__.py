@@ -9,6 +9,8 @@ by `GET /schemas/{name}`:
   dead-letter       clicks-dlq         §6  output
   blacklist-update  blacklist-updates  §4  input: blacklist_updates.py is the reference
   rule-set          rules              §4c input: ruleset.py is the reference
+  transaction       transactions       §2b input: validate.parse_transaction is the reference
+  transaction-verdict transaction-verdicts §3b output
   rules-shadow      rules-shadow       --  output: a shadow run's batch (shadow.py), not in the contract
   rules-audit       rules-audit        --  output: one rule-set change (rules_stage.py), not in the contract
 
@@ -39,6 +41,8 @@ TOPIC_SETTING: dict[str, str] = {
     "dead-letter": "topic_dlq",
     "blacklist-update": "topic_blacklist",
     "rule-set": "topic_rules",
+    "transaction": "topic_transactions",
+    "transaction-verdict": "topic_transaction_verdicts",
     "rules-shadow": "topic_rules_shadow",
     "rules-audit": "topic_rules_audit",
 }

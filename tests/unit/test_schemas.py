@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from fraudapp import alerts, schemas
 from fraudapp.blacklist_updates import KINDS, update_from_obj
 from fraudapp.deadletters import dead_letter
-from fraudapp.models import FRAUD_TYPES, VERDICT_CLASSES, BlacklistEntry, Features
+from fraudapp.models import FRAUD_TYPES, TX_FRAUD_TYPES, VERDICT_CLASSES, BlacklistEntry, Features
 from fraudapp.rules.engine import judge
 from fraudapp.settings import Settings
 from fraudapp.validate import REJECTION_CODES, Rejection, click_from_obj, parse_click
@@ -101,7 +101,8 @@ def test_index_names_each_schema_with_its_topic_on_this_deployment() -> None:
         ("verdict", ["properties", "fraud_types", "items", "enum"], list(FRAUD_TYPES)),
         ("verdict", ["properties", "fraud_type", "enum"], [*FRAUD_TYPES, None]),
         ("verdict", ["properties", "reasons", "items", "properties", "rule", "enum"], [*FRAUD_TYPES, "score"]),
-        ("alert", ["properties", "top_fraud_types", "propertyNames", "enum"], list(FRAUD_TYPES)),
+        ("alert", ["properties", "top_fraud_types", "propertyNames", "enum"], list(FRAUD_TYPES + TX_FRAUD_TYPES)),
+        ("transaction-verdict", ["properties", "fraud_types", "items", "enum"], list(TX_FRAUD_TYPES)),
         ("dead-letter", ["properties", "error", "enum"], list(REJECTION_CODES)),
         ("blacklist-update", ["properties", "kind", "enum"], list(KINDS)),
     ],
@@ -301,7 +302,7 @@ def test_alerts_match_the_schema() -> None:
     raised = alerts.close(state, "campaign:summer", 1300, policy)
     assert len(raised) == 1
     assert errors("alert", orjson.loads(orjson.dumps(raised[0]))) == []
-    assert errors("alert", {**raised[0], "scope": "wallet"})  # planned, not emitted yet
+    assert errors("alert", {**raised[0], "scope": "region"})
 
 
 # -- blacklist updates: the schema agrees with blacklist_updates.py -----------------------------
@@ -382,10 +383,10 @@ async def test_schema_route_answers_404_with_a_json_error_for_unknown_names() ->
     from fraudapp import views
     from fraudapp.app import app
 
-    response = await views.SchemaDocument(app, app.web).get(None, "transaction")  # type: ignore[arg-type]
+    response = await views.SchemaDocument(app, app.web).get(None, "transactions")  # type: ignore[arg-type]
     assert response.status == 404
     body = orjson.loads(response.body)
-    assert "transaction" in body["error"] and body["schemas"] == list(schemas.names())
+    assert "transactions" in body["error"] and body["schemas"] == list(schemas.names())
 
 
 async def test_schema_index_route_lists_every_schema() -> None:
@@ -395,3 +396,24 @@ async def test_schema_index_route_lists_every_schema() -> None:
     response = await views.SchemaIndex(app, app.web).get(None)  # type: ignore[arg-type]
     assert response.status == 200
     assert [entry["name"] for entry in orjson.loads(response.body)["schemas"]] == list(schemas.names())
+
+
+def test_transaction_verdicts_and_wallet_alerts_match_their_schemas() -> None:
+    """What the transaction stage writes, built by its own functions."""
+    from fraudapp.models import Taint, Transaction, TxFeatures
+    from fraudapp.rules.wallet.engine import judge_transaction
+    from fraudapp.settings import Settings
+    from fraudapp.state.wallets import AlertWindow
+    from fraudapp.transaction_stage import blacklisted_alert, window_alert
+
+    tx = Transaction("t1", 1_800_000_000.0, "0x" + "ab" * 20, "bc1qxyz", 3.0, "ETH", ip="192.0.2.1")
+    for features in (TxFeatures(), TxFeatures(taint=Taint(1_799_999_999.0, 1, "0xdead", "t0"), distinct_recipients=12,
+                                              prior_in_velocity_window=9, median_amount=0.1, known_amounts=6)):
+        verdict = judge_transaction(tx, features, Settings(), 1_800_000_001.0).to_dict()
+        verdict["source"] = ["transactions", 0, 7]
+        assert not errors("transaction-verdict", verdict)
+    entry = BlacklistEntry("wallet", "bc1qxyz", reason="sanctioned")
+    assert not errors("alert", blacklisted_alert(tx, entry))
+    assert not errors("alert", window_alert(tx.sender, AlertWindow(1_800_000_000.0, 5, 3, {"fan_out": 3}, True)))
+    assert not errors("transaction", {"tx_id": "t1", "ts": "2027-01-01T00:00:00+00:00", "from": tx.sender,
+                                      "to": "x", "amount": 0, "asset": "ETH", "ip": "2001:db8::1"})
