@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,10 @@ def _run(updates: list[dict[str, Any]], broker: str | None) -> None:
     asyncio.run(publish(settings, settings.topic_blacklist, records))
     click.echo(f"published {len(updates)} update(s) to {settings.topic_blacklist}")
 
+
+# value, then an optional reason: "0xab..,phishing", "0xab..\tphishing", "0xab..  phishing"
+COLUMNS = re.compile(r"\s*[,\t]\s*|\s+")
+HEADER_NAMES = {"address": "wallet", "wallet": "wallet", "value": None, "ip": "ip", "device": "device"}
 
 broker_option = click.option("--broker", help="Kafka URL (default FRAUDAPP_BROKER)")
 kind_option = click.option("--kind", type=click.Choice(KINDS), help="entry kind (guessed from the value when omitted)")
@@ -70,9 +75,12 @@ def remove(value: str, kind: str | None, broker: str | None) -> None:
 @click.option("--reason", default="", help="reason for plain-value lines")
 @broker_option
 def load(file: Path, kind: str | None, reason: str, broker: str | None) -> None:
-    """Publish every entry of FILE: JSON lines of §4 updates, or one value per line ('#' comments)."""
+    """Publish every entry of FILE: JSON lines of §4 updates, or one value per line with an
+    optional reason column after a comma, a tab or spaces (the form sanction and
+    scam-tracking lists publish wallets in; a header line naming the columns is skipped,
+    and `address` or `wallet` as its first column makes every line a wallet; '#' comments)."""
     updates = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(file.read_text(encoding="utf-8-sig").splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -82,8 +90,14 @@ def load(file: Path, kind: str | None, reason: str, broker: str | None) -> None:
             except orjson.JSONDecodeError as exc:
                 raise click.ClickException(f"{file}:{number}: not JSON: {exc}") from None
         else:
-            value = line.split()[0]
-            update = {"op": "add", "kind": kind or infer_kind(value), "value": value, "reason": reason}
+            columns = COLUMNS.split(line, maxsplit=1)
+            value = columns[0].strip('"')
+            own_reason = columns[1].strip().strip('"') if len(columns) > 1 else ""
+            if not updates and value.lower() in HEADER_NAMES:
+                # a header naming the column: "address"/"wallet" makes every line a wallet
+                kind = kind or HEADER_NAMES[value.lower()]
+                continue
+            update = {"op": "add", "kind": kind or infer_kind(value), "value": value, "reason": own_reason or reason}
         updates.append(update)
     if not updates:
         click.echo(f"{file}: no entries", err=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from fraudapp.addresses import EVM
 from fraudapp.blacklist_updates import update_from_obj
 from fraudapp.validate import Rejection, click_from_obj
 
@@ -50,7 +51,10 @@ def parse_clicks(body: Any, max_click_bytes: int) -> Parsed:
 
 
 def infer_kind(value: str) -> str:
-    """Blacklist kind of a bare value: an IP literal -> ip, a network -> cidr, else device."""
+    """Blacklist kind of a bare value: an IP literal -> ip, a network -> cidr, an EVM address
+    -> wallet, else device (other wallet forms need kind=wallet)."""
+    if EVM.fullmatch(value):
+        return "wallet"
     try:
         ipaddress.ip_address(value)
         return "ip"
