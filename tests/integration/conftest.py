@@ -102,6 +102,9 @@ class Cluster:
             FRAUDAPP_TOPIC_BLACKLIST=self.topic("blacklist-updates"),
             FRAUDAPP_TOPIC_DLQ=self.topic("clicks-dlq"),
             FRAUDAPP_TOPIC_RULES=self.topic("rules"),
+            FRAUDAPP_TOPIC_TRANSACTIONS=self.topic("transactions"),
+            FRAUDAPP_TOPIC_TRANSACTION_VERDICTS=self.topic("transaction-verdicts"),
+            FRAUDAPP_TOPIC_TRANSACTIONS_DLQ=self.topic("transactions-dlq"),
             FRAUDAPP_TOPIC_RULES_SHADOW=self.topic("rules-shadow"),
             FRAUDAPP_TOPIC_RULES_AUDIT=self.topic("rules-audit"),
             FRAUDAPP_LOG_LEVEL="INFO",
@@ -159,7 +162,8 @@ async def create_topics(cluster: Cluster) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=cluster.bootstrap)
     await admin.start()
     try:
-        names = ["clicks", "verdicts", "fraud-alerts", "clicks-dlq"]
+        names = ["clicks", "verdicts", "fraud-alerts", "clicks-dlq", "transactions", "transaction-verdicts",
+                 "transactions-dlq"]
         topics = [NewTopic(cluster.topic(n), cluster.partitions, 1) for n in names]
         topics.append(NewTopic(cluster.topic("blacklist-updates"), 1, 1))
         await admin.create_topics(topics)
