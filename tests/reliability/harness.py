@@ -102,9 +102,9 @@ class AsyncThread(threading.Thread):
 class Producer(AsyncThread):
     """Produces the traffic in the background at `rate` records/s (None: as fast as it can)."""
 
-    def __init__(self, cluster: Cluster, traffic: Traffic, rate: float | None = None) -> None:
+    def __init__(self, cluster: Cluster, traffic: Traffic, rate: float | None = None, topic: str = "clicks") -> None:
         super().__init__()
-        self.cluster, self.traffic, self.rate = cluster, traffic, rate
+        self.cluster, self.traffic, self.rate, self.topic = cluster, traffic, rate, topic
         self.sent = 0
 
     async def _run(self) -> None:
@@ -113,7 +113,7 @@ class Producer(AsyncThread):
         )
         await producer.start()
         try:
-            topic = self.cluster.topic("clicks")
+            topic = self.cluster.topic(self.topic)
             start = time.monotonic()
             chunk = 200
             for i in range(0, len(self.traffic.records), chunk):
@@ -168,8 +168,9 @@ async def _collect(bootstrap: str, topics: list[str], done: Any, timeout: float,
         await consumer.stop()
 
 
-def collect_outputs(cluster: Cluster, inputs: int, timeout: float, settle: float = 3.0) -> list[Any]:
-    """Verdicts and dead letters once every input has one (or by `timeout`)."""
+def collect_outputs(cluster: Cluster, inputs: int, timeout: float, settle: float = 3.0,
+                    outputs: tuple[str, str] = ("verdicts", "clicks-dlq")) -> list[Any]:  # fmt: skip
+    """Verdicts and dead letters (the topics `outputs`) once every input has one (or by `timeout`)."""
 
     state = {"n": 0, "seen": set()}
 
@@ -180,7 +181,7 @@ def collect_outputs(cluster: Cluster, inputs: int, timeout: float, settle: float
         state["n"] = len(records)
         return len(seen) >= inputs
 
-    topics = [cluster.topic("verdicts"), cluster.topic("clicks-dlq")]
+    topics = [cluster.topic(name) for name in outputs]
     records = asyncio.run(_collect(cluster.bootstrap, topics, done, timeout, settle))
     if len(state["seen"]) < inputs:
         print(f"\n{inputs - len(state['seen'])} inputs unanswered after {timeout:.0f} s; the workers' tasks:")
@@ -233,11 +234,13 @@ class Report:
         )
 
 
-def verify(cluster: Cluster, traffic: Traffic, records: list[Any]) -> Report:
-    """Every input offset must have exactly one verdict or dead letter, with the right hard label."""
-    clicks_topic = cluster.topic("clicks")
+def verify(cluster: Cluster, traffic: Traffic, records: list[Any], streams: tuple[str, str] = ("clicks", "clicks-dlq"),
+           wrong: Any = None) -> Report:  # fmt: skip
+    """Every input offset must have exactly one verdict or dead letter, with the right hard
+    label (`wrong(verdict)`: why a verdict is wrong, or None; default: the click labels)."""
+    clicks_topic = cluster.topic(streams[0])
     by_source: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
-    dlq_topic = cluster.topic("clicks-dlq")
+    dlq_topic = cluster.topic(streams[1])
     n_dlq = 0
     for record in records:
         body = orjson.loads(record.value)
@@ -265,27 +268,32 @@ def verify(cluster: Cluster, traffic: Traffic, records: list[Any]) -> Report:
                     report.examples.append(f"{source}: {outs}")
         out = outs[0]
         if "verdict" in out:
-            expected = traffic.spam.get(out["click_id"])
-            if (
-                expected is None
-                or ("click_spam" in out["fraud_types"]) != expected
-                or "duplicate_click" in out["fraud_types"]
-            ):
+            why = (wrong or (lambda v: _wrong_click(traffic, v)))(out)
+            if why is not None:
                 report.wrong += 1
                 report.wrong_by_partition[source[0]] = report.wrong_by_partition.get(source[0], 0) + 1
                 if len(report.examples) < 10:
-                    report.examples.append(f"wrong {source}: expected spam={expected} got {out['fraud_types']}")
+                    report.examples.append(f"wrong {source}: {why}")
     return report
 
 
-def verdicts_judged(worker: Worker) -> float:
-    """fraudapp_verdicts_total of one worker (0 when not reachable)."""
+def _wrong_click(traffic: Traffic, verdict: dict[str, Any]) -> str | None:
+    expected = traffic.spam.get(verdict["click_id"])
+    if expected is None or ("click_spam" in verdict["fraud_types"]) != expected or (
+        "duplicate_click" in verdict["fraud_types"]
+    ):
+        return f"expected spam={expected} got {verdict['fraud_types']}"
+    return None
+
+
+def verdicts_judged(worker: Worker, metric: str = "fraudapp_verdicts_total") -> float:
+    """The verdict counter `metric` of one worker (0 when not reachable)."""
     try:
         with urllib.request.urlopen(worker.url + "/metrics", timeout=1) as resp:
             text = resp.read().decode()
     except OSError:
         return 0.0
-    return sum(float(m) for m in re.findall(r"^fraudapp_verdicts_total\{[^}]*\} (\S+)$", text, re.MULTILINE))
+    return sum(float(m) for m in re.findall(rf"^{metric}\{{[^}}]*\}} (\S+)$", text, re.MULTILINE))
 
 
 # --- state equals recomputation ----------------------------------------------------------

@@ -59,13 +59,13 @@ def marked_clean(worker: Worker) -> bool:
     return (Path(worker.env["FRAUDAPP_TABLEDIR"]) / ".clean-shutdown").exists()
 
 
-def first_verdict_after_restart(worker: Worker, timeout: float) -> float | None:
-    """Seconds until the restarted worker has judged a click (None: none within timeout)."""
+def first_verdict_after_restart(worker: Worker, timeout: float, metric: str = "fraudapp_verdicts_total") -> float | None:
+    """Seconds until the restarted worker has judged an input (None: none within timeout)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if worker.proc.poll() is not None:
             raise AssertionError(f"restarted worker exited:\n{worker.tail()}")
-        if verdicts_judged(worker) > 0:
+        if verdicts_judged(worker, metric) > 0:
             return time.monotonic() - started
         time.sleep(0.1)
     return None
