@@ -32,9 +32,11 @@ import orjson
 
 from fraudapp.tooling.benchmark import kafkaio
 from fraudapp.tooling.benchmark.procs import Proc, Sampler
-from fraudapp.tooling.benchmark.traffic import Traffic, generate, restamp
+from fraudapp.tooling.benchmark.traffic import Traffic, generate, restamp, transfers
 
-SYSTEMS = ("fraudapp", "ceiling", "faust_hops", "quix", "redis")
+SYSTEMS = ("fraudapp", "transactions", "ceiling", "faust_hops", "quix", "redis")
+# fraudapp's worker fed crypto transfers instead of clicks (same worker, its transaction stage)
+TRANSACTIONS = "transactions"
 BENCH_DIR = Path(__file__).resolve().parents[3] / "bench"
 FAUST = str(Path(sys.executable).with_name("faust"))
 
@@ -51,7 +53,7 @@ class Config:
     partitions: int = 4
     seed: int = 7
     systems: tuple[str, ...] = SYSTEMS
-    latency_systems: tuple[str, ...] = ("fraudapp", "ceiling", "quix", "redis")
+    latency_systems: tuple[str, ...] = ("fraudapp", "ceiling", "quix", "redis")  # not transactions: throughput and CPU
     rate_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
     rates: tuple[float, ...] = ()  # explicit clicks/s; otherwise fractions of fraudapp's max
     latency_seconds: float = 20.0
@@ -111,6 +113,7 @@ class Run:
         self.p = progress
         self.tag = uuid.uuid4().hex[:8]
         self.traffic: Traffic = generate(cfg.n, seed=cfg.seed, run=f"b{self.tag}", start_ts=time.time() - cfg.n / 500)
+        self.transfers = transfers(cfg.n, seed=cfg.seed, run=f"b{self.tag}", start_ts=time.time() - cfg.n / 500)
         self.blacklist_file = workdir / "blacklist.json"
         self.blacklist_file.write_text(json.dumps(self.traffic.blacklist))
         self.results: dict[str, Result] = {}
@@ -121,8 +124,14 @@ class Run:
     def topic(self, system: str, name: str) -> str:
         return f"bench-{self.tag}-{system}-{name}"
 
+    def _io_topics(self, system: str) -> tuple[str, str]:
+        """(input, output) topic of a system."""
+        if system == TRANSACTIONS:
+            return self.topic(system, "transactions"), self.topic(system, "transaction-verdicts")
+        return self.topic(system, "clicks"), self.topic(system, "verdicts")
+
     def _start_kafka_system(self, system: str) -> list[Proc]:
-        cfg, inp, out = self.cfg, self.topic(system, "clicks"), self.topic(system, "verdicts")
+        cfg, (inp, out) = self.cfg, self._io_topics(system)
         group = f"bench-{self.tag}-{system}"
         log = self.work / f"{system}.log"
         py = sys.executable
@@ -140,14 +149,17 @@ class Run:
                     "--output", out, "--group", group, "--state-dir", str(self.work / "quix-state"),
                     "--blacklist", str(self.blacklist_file)]  # fmt: skip
             return [Proc(system, argv, log)]
-        if system == "fraudapp":
+        if system in ("fraudapp", TRANSACTIONS):
             env = dict(os.environ)
             env.update(
                 FRAUDAPP_BROKER="kafka://" + self.bootstrap.replace(",", ";kafka://"),
                 FRAUDAPP_APP_ID=group,
                 FRAUDAPP_PARTITIONS=str(cfg.partitions),
-                FRAUDAPP_TOPIC_CLICKS=inp,
-                FRAUDAPP_TOPIC_VERDICTS=out,
+                FRAUDAPP_TOPIC_CLICKS=self.topic(system, "clicks"),
+                FRAUDAPP_TOPIC_VERDICTS=self.topic(system, "verdicts"),
+                FRAUDAPP_TOPIC_TRANSACTIONS=self.topic(system, "transactions"),
+                FRAUDAPP_TOPIC_TRANSACTION_VERDICTS=self.topic(system, "transaction-verdicts"),
+                FRAUDAPP_TOPIC_TRANSACTIONS_DLQ=self.topic(system, "transactions-dlq"),
                 FRAUDAPP_TOPIC_ALERTS=self.topic(system, "fraud-alerts"),
                 FRAUDAPP_TOPIC_BLACKLIST=self.topic(system, "blacklist-updates"),
                 FRAUDAPP_TOPIC_DLQ=self.topic(system, "clicks-dlq"),
@@ -164,19 +176,21 @@ class Run:
 
     async def run_kafka_system(self, system: str) -> Result:
         cfg, res = self.cfg, Result()
-        inp, out = self.topic(system, "clicks"), self.topic(system, "verdicts")
+        inp, out = self._io_topics(system)
         names = [inp, out]
-        if system == "fraudapp":
-            names += [self.topic(system, n) for n in ("fraud-alerts", "clicks-dlq")]
-        await kafkaio.create_topics(self.bootstrap, names, cfg.partitions)
+        if system in ("fraudapp", TRANSACTIONS):
+            names += [self.topic(system, n) for n in ("fraud-alerts", "clicks-dlq", "clicks", "verdicts",
+                                                       "transactions", "transaction-verdicts", "transactions-dlq")]
+        await kafkaio.create_topics(self.bootstrap, sorted(set(names)), cfg.partitions)
         if system == "fraudapp":
             bl = self.topic(system, "blacklist-updates")
             await kafkaio.create_topics(self.bootstrap, [bl], 1)
             await kafkaio.produce(
                 self.bootstrap, bl, [(e["value"].encode(), orjson.dumps(e)) for e in self.traffic.blacklist]
             )
-        self.p.status(f"{system}: producing the backlog of {cfg.n:,} clicks")
-        await kafkaio.produce(self.bootstrap, inp, self.traffic.clicks)
+        unit = "transfers" if system == TRANSACTIONS else "clicks"
+        self.p.status(f"{system}: producing the backlog of {cfg.n:,} {unit}")
+        await kafkaio.produce(self.bootstrap, inp, self.transfers if system == TRANSACTIONS else self.traffic.clicks)
         watcher = kafkaio.Watcher(self.bootstrap, out)
         await watcher.start()
         # The first stage's output marks the start of processing: staged pipelines (fraudapp,
@@ -204,13 +218,13 @@ class Run:
             cpu = sampler.cpu_between(t0, watcher.last_recv)
             res.cpu_s_per_1k = cpu / max(watcher.count - 1, 1) * 1000
             self.p.line(
-                f"{system}: {watcher.count:,} outputs, {res.throughput:,.0f} clicks/s, "
+                f"{system}: {watcher.count:,} outputs, {res.throughput:,.0f} {unit}/s, "
                 f"{res.cpu_s_per_1k:.2f} CPU s/1k (startup {t0 - started:.1f} s; first to last verdict only: "
                 f"{first_to_last:,.0f}/s)"
             )
             if system == "fraudapp" and not self.rates:
                 self.rates = [round(res.throughput * f) for f in cfg.rate_fractions]
-            if system in cfg.latency_systems and self.rates:
+            if system in cfg.latency_systems and system != TRANSACTIONS and self.rates:
                 await self._settle(system, sampler)
                 producer = kafkaio.AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0, acks=1)
                 await producer.start()
@@ -527,6 +541,8 @@ def report(cfg: Config, results: dict[str, Result], rates: list[float], meta: di
             "fraudapp_vs_faust_hops": _ratio(fr, tp.get("faust_hops")),
             "fraudapp_vs_quix": _ratio(fr, tp.get("quix")),
             "fraudapp_vs_redis": _ratio(fr, tp.get("redis")),
+            # the same worker's transaction stage against its click pipeline, one run
+            "transactions_vs_fraudapp": _ratio(tp.get(TRANSACTIONS), fr),
         },
         "rates": {f"{int(f * 100)}%": int(r) for f, r in zip(cfg.rate_fractions, rates, strict=False)}
         if not cfg.rates
@@ -560,7 +576,8 @@ def markdown(doc: dict[str, Any]) -> str:
     for s in doc["throughput"]:
         tp = doc["throughput"][s]
         ratio = _ratio(fr, tp)
-        note = doc["skipped"].get(s) or doc["errors"].get(s) or ""
+        note = doc["skipped"].get(s) or doc["errors"].get(s) or (
+            "crypto transfers (transfers/s, CPU s / 1k transfers) through the same worker" if s == TRANSACTIONS else "")
         cpu, rss = doc["cpu_s_per_1k"].get(s), doc["rss_mb"].get(s)
 
         def fmt(x: float | None, spec: str) -> str:

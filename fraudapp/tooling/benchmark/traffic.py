@@ -162,3 +162,27 @@ def restamp(value: bytes, ts: float) -> bytes:
     d = orjson.loads(value)
     d["ts"] = round(ts, 3)
     return orjson.dumps(d)
+
+
+def transfers(n: int, seed: int = 7, run: str = "b", start_ts: float = 1.7e9,
+              events_per_second: float = 500.0) -> list[tuple[bytes, bytes]]:  # fmt: skip
+    """Exactly `n` crypto transfers keyed by the sending wallet (lower-case EVM), in
+    production order: mostly ordinary wallets paying a few others, some velocity bursts and
+    fan-outs, rare large amounts. The transaction stage's load, not a labelled set."""
+    r = random.Random(seed)
+    wallets = [f"0x{r.getrandbits(160):040x}" for _ in range(max(10, n // 8))]
+    shops = [f"0x{r.getrandbits(160):040x}" for _ in range(200)]
+    out: list[tuple[bytes, bytes]] = []
+    t = start_ts
+    gap = 1.0 / events_per_second
+    while len(out) < n:
+        sender = r.choice(wallets)
+        burst = r.choice((1, 1, 1, 1, 2, 3, 8))  # velocity bursts and fan-outs now and then
+        for _ in range(min(burst, n - len(out))):
+            t += r.expovariate(1.0 / gap)
+            amount = round(r.uniform(0.01, 5.0) * (50 if r.random() < 0.01 else 1), 4)
+            to = r.choice(shops) if burst < 8 else f"0x{r.getrandbits(160):040x}"
+            body = {"tx_id": f"{run}-tx{len(out)}", "ts": round(t, 3), "from": sender, "to": to,
+                    "amount": amount, "asset": r.choice(("ETH", "ETH", "USDT")), "chain": "ethereum"}
+            out.append((sender.encode(), orjson.dumps(body)))
+    return out
