@@ -60,7 +60,9 @@ def test_bench_smoke(kafka_broker, tmp_path: Path) -> None:
     assert all(0 <= v < 180 for v in doc["settle_s"].values())
     # live capacity: one open-loop step at half the backlog rate, judged against p99 < 1 s
     live = doc["live_capacity"]
-    assert [step["rate"] for step in live["steps"]] == [round(doc["throughput"]["fraudapp"] / 2)]
+    # half the measured throughput (the document rounds the throughput it shows to 0.1/s)
+    (step,) = live["steps"]
+    assert abs(step["rate"] - doc["throughput"]["fraudapp"] / 2) <= 1, (step, doc["throughput"])
     assert live["rate"] == (live["steps"][0]["rate"] if live["steps"][0]["ok"] else 0)
     assert live["steps"][0]["ok"] == (live["steps"][0]["p99_ms"] < 1000 and live["steps"][0]["lost"] == 0)
 
