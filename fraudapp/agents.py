@@ -265,6 +265,7 @@ def record_verdict_metrics(verdict: dict[str, Any], received_at: float, now: flo
     for reason in verdict["reasons"]:
         metrics.rule_hits.labels(reason["rule"]).inc()
     if verdict["verdict"] == "fraud":
+        metrics.ivt.labels(verdict["ivt"]).inc()
         for fraud_type in verdict["fraud_types"]:
             metrics.fraud_types.labels(fraud_type).inc()
     metrics.decision_latency.observe(max(0.0, now - verdict["ts"]))

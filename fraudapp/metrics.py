@@ -15,6 +15,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 verdicts = Counter("fraudapp_verdicts", "Verdicts written, by class", ["verdict"], registry=REGISTRY)
 fraud_types = Counter("fraudapp_fraud_types", "Fraud verdicts by fraud type", ["fraud_type"], registry=REGISTRY)
+ivt = Counter("fraudapp_ivt", "Fraud verdicts by class of invalid traffic (MRC: givt, sivt)", ["ivt"], registry=REGISTRY)
 rule_hits = Counter("fraudapp_rule_hits", "Rule hits (a click can hit several)", ["rule"], registry=REGISTRY)
 dead_letters = Counter("fraudapp_dead_letters", "Rejected inputs sent to the dead-letter topic", ["reason"], registry=REGISTRY)
 transaction_verdicts = Counter("fraudapp_transaction_verdicts", "Transaction verdicts written, by class", ["verdict"],

@@ -142,6 +142,7 @@ class Verdict:
     detected_at: float
     layers: dict[str, float | None] = field(default_factory=dict)
     rules_version: int = 0  # the rule set judged under (CONTRACT §4c); 0: the environment's settings
+    ivt: str | None = None  # "givt" | "sivt" | None (rules/ivt.py)
 
     @property
     def fraud_type(self) -> str | None:
@@ -163,6 +164,7 @@ class Verdict:
             "layers": self.layers,
             "detected_at": self.detected_at,
             "rules_version": self.rules_version,
+            "ivt": self.ivt,
         }
 
 

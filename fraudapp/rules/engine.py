@@ -6,7 +6,8 @@
   (no reasons); score > SCORE_SUSPICIOUS_ABOVE -> `suspicious` with one reason
   `{"rule": "score", ...}`; else `fraud` with fraud type `low_human_score` and its reason.
   Those reasons name every layer, its value and the signals that lowered it.
-* `score` and `layers` are filled for every verdict, hard hits included.
+* `score` and `layers` are filled for every verdict, hard hits included; `ivt` says which
+  class of invalid traffic a fraud verdict is (rules/ivt.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from fraudapp.models import (
 )
 from fraudapp.rules import HARD_RULES
 from fraudapp.rules.base import Rule
-from fraudapp.rules.score import DatacenterRanges, Notes, explain
+from fraudapp.rules.ivt import ivt_class
+from fraudapp.rules.score import DATACENTER_NOTE, DatacenterRanges, Notes, explain
 from fraudapp.settings import Settings
 
 SCORE_REASON = "score"  # reason of a `suspicious` verdict: not a fraud type
@@ -76,6 +78,7 @@ def judge(
             + describe_layers(scores, notes)
         )
         reasons = [{"rule": SOFT_FRAUD_TYPE, "detail": detail}]
+    datacenter = any(note.endswith(DATACENTER_NOTE) for note in notes.get("ip", ()))
     return Verdict(
         click_id=click.click_id,
         device_id=click.device_id,
@@ -90,4 +93,5 @@ def judge(
         detected_at=now,
         layers={"ip": scores.ip, "fingerprint": scores.fingerprint, "behaviour": scores.behaviour},
         rules_version=rules_version,
+        ivt=ivt_class(verdict, fraud_types, datacenter),
     )

@@ -77,6 +77,8 @@ BEHAVIOUR_FLOOR = 20.0
 
 Notes = dict[str, list[str]]
 
+DATACENTER_NOTE = "datacenter range"  # the ip layer's note for a data-center address (rules/ivt.py)
+
 
 class DatacenterRanges:
     """Known datacenter CIDRs by family (pytricia), each naming its provider."""
@@ -144,7 +146,7 @@ def ip_layer(
     provider = datacenter.provider(click.ip) if datacenter is not None else None
     if provider is not None:
         penalty += IP_DATACENTER
-        notes.append(f"{provider} datacenter range")
+        notes.append(f"{provider} {DATACENTER_NOTE}")
     if features.ip_near_blacklisted:
         penalty += IP_NEAR_BLACKLISTED
         notes.append("near a blacklisted address")

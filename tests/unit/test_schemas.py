@@ -252,7 +252,8 @@ def test_engine_verdicts_match_the_schema(case: str) -> None:
         {"source": ["clicks", 0, 1, 2]},
         {"rules_version": -1},
         {"rules_version": "3"},
-        {"ivt": "givt"},  # planned, not emitted yet: a new version of the schema brings it
+        {"ivt": "givt"},  # on a clean verdict
+        {"ivt": "other"},
     ],
 )
 def test_verdict_schema_refuses_what_the_engine_never_writes(change: dict[str, Any]) -> None:
