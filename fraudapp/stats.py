@@ -1,13 +1,16 @@
 """What GET /stats and the dashboard show: running aggregates over verdicts and alerts.
 
-Pure and single-threaded: the web tap (web/tap.py) feeds it every verdict and alert it reads
-from Kafka, the views read `snapshot()`. Time is the wall clock at which the tap saw the
-record (so replayed or late events still show up as "now"), bucketed by whole second.
+Pure and single-threaded: the web taps (web/kafka.py) feed it every verdict and alert they
+read from Kafka, the views read `snapshot()`. Time is the wall clock at which the tap saw
+the record (so replayed or late events still show up as "now"), bucketed by whole second.
+
+One `VerdictStats` per kind of verdict (`Kind`): clicks (CLICKS: devices, IPs, publishers,
+campaigns) and transfers (TRANSFERS: the sending wallets of fraud verdicts), kept apart.
 
 Memory is bounded whatever the traffic: the per-second series keeps `history_seconds`
-buckets; the "top" tables (devices, IPs, publishers, campaigns) keep at most `max_tracked`
-ids each and, when full, drop the less frequent half (the leaders stay exact unless
-traffic spreads over more than `max_tracked` ids, when the counts become lower bounds).
+buckets; the "top" tables (devices, IPs, publishers, campaigns, wallets) keep at most
+`max_tracked` ids each and, when full, drop the less frequent half (the leaders stay exact
+unless traffic spreads over more than `max_tracked` ids, when the counts become lower bounds).
 """
 
 from __future__ import annotations
@@ -18,35 +21,57 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fraudapp.models import FRAUD_TYPES, VERDICT_CLASSES
+from fraudapp.models import FRAUD_TYPES, TX_FRAUD_TYPES, VERDICT_CLASSES
+
+TX_VERDICT_CLASSES: tuple[str, ...] = ("clean", "fraud")  # no soft score for transfers (CONTRACT §3b)
+WALLET_SCOPE = "wallet"  # the alerts about wallets (transfers); the other scopes are about clicks
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What one VerdictStats counts: the name of its records in the output (`unit`), the
+    verdict classes and fraud types it lists, and the fields of fraud verdicts that feed its
+    top tables, (table name, field) in order; `campaign`: the field whose records and fraud
+    share per value make the campaign table (None: no such table)."""
+
+    unit: str
+    classes: tuple[str, ...]
+    fraud_types: tuple[str, ...]
+    top: tuple[tuple[str, str], ...]
+    campaign: str | None = None
+
+
+CLICKS = Kind("clicks", VERDICT_CLASSES, FRAUD_TYPES,
+              (("devices", "device_id"), ("ips", "ip"), ("publishers", "publisher_id")), campaign="campaign_id")
+TRANSFERS = Kind("transfers", TX_VERDICT_CLASSES, TX_FRAUD_TYPES, (("wallets", "from"),))
 
 
 @dataclass
 class Counts:
     """Verdicts by class and fraud verdicts by fraud type."""
 
-    clicks: int = 0
+    total: int = 0
     verdicts: Counter[str] = field(default_factory=Counter)
     fraud_types: Counter[str] = field(default_factory=Counter)
 
     def add(self, verdict: str, fraud_types: list[str]) -> None:
-        self.clicks += 1
+        self.total += 1
         self.verdicts[verdict] += 1
         for fraud_type in fraud_types:
             self.fraud_types[fraud_type] += 1
 
     def merge(self, other: Counts) -> None:
-        self.clicks += other.clicks
+        self.total += other.total
         self.verdicts.update(other.verdicts)
         self.fraud_types.update(other.fraud_types)
 
-    def to_dict(self) -> dict[str, Any]:
-        verdicts = {name: self.verdicts.get(name, 0) for name in VERDICT_CLASSES}
-        fraud_types = {name: self.fraud_types.get(name, 0) for name in FRAUD_TYPES}
+    def to_dict(self, kind: Kind = CLICKS) -> dict[str, Any]:
+        verdicts = {name: self.verdicts.get(name, 0) for name in kind.classes}
+        fraud_types = {name: self.fraud_types.get(name, 0) for name in kind.fraud_types}
         # A fraud type this build does not know (a newer detector) is still shown.
         fraud_types.update({k: v for k, v in self.fraud_types.items() if k not in fraud_types})
-        ratio = verdicts["fraud"] / self.clicks if self.clicks else 0.0
-        return {"clicks": self.clicks, "verdicts": verdicts, "fraud_types": fraud_types, "fraud_ratio": round(ratio, 4)}
+        ratio = verdicts["fraud"] / self.total if self.total else 0.0
+        return {kind.unit: self.total, "verdicts": verdicts, "fraud_types": fraud_types, "fraud_ratio": round(ratio, 4)}
 
 
 class BoundedCounter:
@@ -74,7 +99,9 @@ class VerdictStats:
         max_tracked: int = 10_000,
         max_alerts: int = 50,
         clock: Callable[[], float] = time.time,
+        kind: Kind = CLICKS,
     ) -> None:
+        self.kind = kind
         self.window_seconds = window_seconds
         self.history_seconds = max(history_seconds, int(window_seconds) + 1)
         self.top_n = top_n
@@ -83,9 +110,8 @@ class VerdictStats:
         self.totals = Counts()
         # (whole second, counts of the verdicts seen in it), oldest first
         self._buckets: deque[tuple[int, Counts]] = deque()
-        self.fraud_by_device = BoundedCounter(max_tracked)
-        self.fraud_by_ip = BoundedCounter(max_tracked)
-        self.fraud_by_publisher = BoundedCounter(max_tracked)
+        # top table name -> fraud verdicts by the value of its field
+        self.fraud_by = {name: BoundedCounter(max_tracked) for name, _ in kind.top}
         self._campaign_clicks = BoundedCounter(max_tracked)
         self._campaign_fraud: dict[str, int] = {}
         self.alerts: deque[dict[str, Any]] = deque(maxlen=max_alerts)
@@ -95,12 +121,12 @@ class VerdictStats:
     def add_verdict(self, verdict: Mapping[str, Any], now: float | None = None) -> None:
         now = self.clock() if now is None else now
         cls = verdict.get("verdict")
-        if cls not in VERDICT_CLASSES:
+        if cls not in self.kind.classes:
             return  # not a verdict (foreign record on the topic): nothing to count
         fraud_types = [t for t in verdict.get("fraud_types") or () if isinstance(t, str)]
         self.totals.add(cls, fraud_types)
         self._bucket(now).add(cls, fraud_types)
-        campaign = verdict.get("campaign_id")
+        campaign = verdict.get(self.kind.campaign) if self.kind.campaign else None
         if isinstance(campaign, str) and campaign:
             self._campaign_clicks.add(campaign)
             if cls == "fraud":
@@ -109,14 +135,10 @@ class VerdictStats:
                 self._campaign_fraud = {k: v for k, v in self._campaign_fraud.items() if k in self._campaign_clicks.counts}
         if cls != "fraud":
             return
-        for key, counter in (
-            ("device_id", self.fraud_by_device),
-            ("ip", self.fraud_by_ip),
-            ("publisher_id", self.fraud_by_publisher),
-        ):
+        for name, key in self.kind.top:
             value = verdict.get(key)
             if isinstance(value, str) and value:
-                counter.add(value)
+                self.fraud_by[name].add(value)
 
     def add_alert(self, alert: Mapping[str, Any], now: float | None = None) -> None:
         now = self.clock() if now is None else now
@@ -159,8 +181,8 @@ class VerdictStats:
         out = []
         for second in range(last - seconds + 1, last + 1):
             counts = by_second.get(second)
-            row: dict[str, Any] = {"t": second, "clicks": counts.clicks if counts else 0}
-            for name in VERDICT_CLASSES:
+            row: dict[str, Any] = {"t": second, self.kind.unit: counts.total if counts else 0}
+            for name in self.kind.classes:
                 row[name] = counts.verdicts.get(name, 0) if counts else 0
             out.append(row)
         return out
@@ -181,8 +203,8 @@ class VerdictStats:
             "since": self.started_at,
             "now": now,
             "window_seconds": self.window_seconds,
-            "since_start": self.totals.to_dict(),
-            "last_window": self.window(now).to_dict(),
+            "since_start": self.totals.to_dict(self.kind),
+            "last_window": self.window(now).to_dict(self.kind),
             "alerts": self.alerts_total,
         }
 
@@ -192,12 +214,14 @@ class VerdictStats:
         out = self.summary(now)
         out.update(
             series=self.series(now, series_seconds),
-            top={
-                "devices": self.fraud_by_device.top(self.top_n),
-                "ips": self.fraud_by_ip.top(self.top_n),
-                "publishers": self.fraud_by_publisher.top(self.top_n),
-            },
-            campaigns=self.campaigns(),
-            recent_alerts=list(self.alerts)[:20],
+            top={name: counter.top(self.top_n) for name, counter in self.fraud_by.items()},
         )
+        if self.kind.campaign:
+            out["campaigns"] = self.campaigns()
+        out["recent_alerts"] = list(self.alerts)[:20]
         return out
+
+
+def alert_stats(alert: Mapping[str, Any], clicks: VerdictStats, transfers: VerdictStats) -> VerdictStats:
+    """Where an alert is shown: a wallet's (scope wallet) with the transfers, the others with the clicks."""
+    return transfers if alert.get("scope") == WALLET_SCOPE else clicks

@@ -77,9 +77,11 @@ def judge_transactions(partition: int, group: list[EventT], wallets: TableCache[
         for entry in (sender_entry, recipient_entry):
             if entry is not None:
                 outbox.add(topics.alerts, entry.value.encode(), orjson.dumps(blacklisted_alert(tx, entry)))
+                metrics.alerts.labels("wallet").inc()
         window = state.count_alert(tx.ts, verdict["fraud_types"], s.wallet_alert_flagged, WINDOWS)
         if window is not None:
             outbox.add(topics.alerts, key, orjson.dumps(window_alert(tx.sender, window)))
+            metrics.alerts.labels("wallet").inc()
         wallets.put(tx.sender, state)
         given = passed_on(tx.sender, sender_entry is not None, sender_taint, tx.amount, tx.ts, tx.tx_id, s.taint_hops)
         if given is not None:

@@ -2,6 +2,7 @@
 
   GET  /health                 200 when up and has partitions
   GET  /stats                  verdict / fraud-type counts since start and in the last window
+                               (clicks; transfers under "transactions")
   GET  /devices/{device_id}    the device's window counts, answered by the worker that owns it
   GET  /wallets/{address}      the wallet's window state and taint, answered by the worker that owns it
   GET  /blacklist              entries, paged (?limit=&offset=&kind=)
@@ -50,7 +51,7 @@ from fraudapp.state.blacklist_index import KINDS, entry_key
 from fraudapp.state.sliding import DeviceWindows
 from fraudapp.state.taint import in_force
 from fraudapp.state.wallets import WalletActivity
-from fraudapp.stats import VerdictStats
+from fraudapp.stats import TRANSFERS, VerdictStats, alert_stats
 from fraudapp.web.auth import check_bearer
 from fraudapp.web.body import BodyError, body_limit_middleware, json_body
 from fraudapp.web.kafka import Publisher, TopicTap
@@ -63,6 +64,8 @@ MAX_PAGE = 1000
 # -- live state of this worker's web side ---------------------------------------------------
 # "The last window" of /stats is the alert window (ALERT_WINDOW_SECONDS, 60 s by default).
 stats = VerdictStats(window_seconds=settings.alert_window_seconds)
+# Transfers apart (their last window: WALLET_ALERT_WINDOW_SECONDS), with the wallet alerts.
+transaction_stats = VerdictStats(window_seconds=settings.wallet_alert_window_seconds, kind=TRANSFERS)
 shadow_report = ShadowReport()
 
 
@@ -71,6 +74,7 @@ class Live:
 
     publisher: Publisher | None = None
     tap: TopicTap | None = None
+    transaction_tap: TopicTap | None = None
     closing: asyncio.Event | None = None
 
 
@@ -83,9 +87,20 @@ def _on_tap_record(topic: str, value: Any) -> None:
     if topic == settings.topic_verdicts:
         stats.add_verdict(value)
         metrics.tap_records.labels("verdicts").inc()
+    elif topic == settings.topic_transaction_verdicts:
+        transaction_stats.add_verdict(value)
+        metrics.tap_records.labels("transaction_verdicts").inc()
     else:
-        stats.add_alert(value)
+        alert_stats(value, stats, transaction_stats).add_alert(value)
         metrics.tap_records.labels("alerts").inc()
+
+
+def tap_ready(tap: TopicTap | None) -> bool:
+    return bool(tap and tap.assigned)
+
+
+def _tap_state(tap: TopicTap | None) -> dict[str, Any]:
+    return {"ready": tap_ready(tap), "partitions": len(tap.assigned) if tap else 0}
 
 
 @app.service
@@ -100,6 +115,16 @@ class WebTap(TopicTap):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(settings, [settings.topic_verdicts, settings.topic_alerts], _on_tap_record, **kwargs)
         live.tap = self
+
+
+@app.service
+class TransactionTap(TopicTap):
+    """The transaction verdicts, in a tap of their own: a deployment with no transfers (no
+    such topic yet) keeps its clicks' tap ready."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(settings, [settings.topic_transaction_verdicts], _on_tap_record, **kwargs)
+        live.transaction_tap = self
 
 
 @app.service
@@ -206,8 +231,8 @@ class Stats(View):
     async def get(self, request: Request) -> Response:
         body = stats.summary()
         body["shadow"] = rules_state()["shadow"]
-        tap = live.tap
-        body["tap"] = {"ready": bool(tap and tap.assigned), "partitions": len(tap.assigned) if tap else 0}
+        body["tap"] = _tap_state(live.tap)
+        body["transactions"] = {**transaction_stats.summary(), "tap": _tap_state(live.transaction_tap)}
         return self.json(body)
 
 
@@ -505,8 +530,8 @@ async def dashboard_events(request: aioweb.Request) -> aioweb.StreamResponse:
     try:
         while closing is None or not closing.is_set():
             snapshot = stats.snapshot()
-            tap = live.tap
-            snapshot["tap_ready"] = bool(tap and tap.assigned)
+            snapshot["tap_ready"] = tap_ready(live.tap)
+            snapshot["transactions"] = {**transaction_stats.snapshot(), "tap_ready": tap_ready(live.transaction_tap)}
             snapshot["served_by"] = str(app.conf.canonical_url)
             state = rules_state()
             shadow = state["shadow"] and {"version": state["shadow"]["version"], "report": state["shadow"]["report"]}

@@ -7,7 +7,8 @@
 * `TopicTap`: every worker reads *all* partitions of the verdicts and alerts topics with
   no consumer group, from the end, read_committed (only verdicts of committed
   transactions), and feeds them to VerdictStats - so any worker's /stats and dashboard
-  show every worker's verdicts.
+  show every worker's verdicts. The transaction verdicts have a tap of their own (views.py),
+  into a VerdictStats of their own; wallet alerts come with the other alerts.
 """
 
 from __future__ import annotations

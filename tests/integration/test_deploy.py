@@ -472,6 +472,14 @@ def test_dashboard_covers_verdicts_latency_dead_letters_lag_and_alerts() -> None
         if panel["type"] != "row":
             assert panel["datasource"]["uid"] == ds_uid.group(1), f"{panel['title']}: not the provisioned data source"
     assert len(ids) == len(set(ids)), "panel ids must be unique"
+    # Panels lie within Grafana's 24 columns and do not overlap (Grafana would push them about).
+    boxes = [(p["title"], p["gridPos"]) for p in dashboard["panels"]]
+    for title, g in boxes:
+        assert g["x"] >= 0 and g["y"] >= 0 and g["w"] >= 1 and g["h"] >= 1 and g["x"] + g["w"] <= 24, title
+    overlaps = [(a, b) for i, (a, ga) in enumerate(boxes) for b, gb in boxes[i + 1:]
+                if ga["x"] < gb["x"] + gb["w"] and gb["x"] < ga["x"] + ga["w"]
+                and ga["y"] < gb["y"] + gb["h"] and gb["y"] < ga["y"] + ga["h"]]
+    assert not overlaps, f"overlapping panels: {overlaps}"
 
     exprs = " \n".join(e for _, e in dashboard_exprs())
     required = {
@@ -484,6 +492,8 @@ def test_dashboard_covers_verdicts_latency_dead_letters_lag_and_alerts() -> None
         "firing alerts": r'ALERTS\{alertstate="firing"\}',
         "rule-set versions": r"fraudapp_rules_version",
         "a shadow run's would-flip counts": r"fraudapp_shadow_flips_total",
+        "transaction verdicts by verdict": r"by \(verdict\) \(rate\(fraudapp_transaction_verdicts_total",
+        "fraud transactions by fraud type": r"by \(fraud_type\) \(rate\(fraudapp_transaction_fraud_types_total",
     }
     absent = [what for what, pattern in required.items() if not re.search(pattern, exprs)]
     assert not absent, f"the dashboard shows no {absent}"

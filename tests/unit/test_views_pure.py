@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from fraudapp.stats import BoundedCounter, VerdictStats
+from fraudapp.stats import TRANSFERS, BoundedCounter, VerdictStats, alert_stats
 from fraudapp.web.auth import check_bearer
 from fraudapp.web.requests import infer_kind, parse_blacklist_entries, parse_clicks, removal
 
@@ -41,17 +41,17 @@ def test_stats_window_edges_are_whole_seconds() -> None:
     stats = VerdictStats(window_seconds=10, clock=lambda: T)
     stats.add_verdict(verdict("clean"), now=T - 10)  # 10 s ago: outside a 10 s window
     stats.add_verdict(verdict("clean"), now=T - 9)
-    assert stats.window(now=T).clicks == 1
+    assert stats.window(now=T).total == 1
 
 
 def test_stats_ignore_foreign_records_and_bound_history() -> None:
     stats = VerdictStats(window_seconds=5, history_seconds=10, clock=lambda: T)
     stats.add_verdict({"hello": "world"}, now=T)
-    assert stats.totals.clicks == 0
+    assert stats.totals.total == 0
     for i in range(1000):
         stats.add_verdict(verdict("clean"), now=T + i)
     assert len(stats._buckets) <= 10
-    assert stats.totals.clicks == 1000
+    assert stats.totals.total == 1000
 
 
 def test_series_fills_gaps_with_zeros() -> None:
@@ -78,6 +78,39 @@ def test_top_tables_campaign_ratio_and_alerts() -> None:
     assert snap["campaigns"][1]["id"] == "cB"
     assert snap["recent_alerts"][0]["id"] == "cA" and snap["alerts"] == 1
     orjson.dumps(snap)  # JSON-able as sent to the dashboard
+
+
+def transfer(cls: str, types: tuple[str, ...] = (), sender: str = "0xaa", **extra: object) -> dict:
+    return {"tx_id": "t", "from": sender, "to": "0xbb", "amount": 1.0, "asset": "ETH", "verdict": cls,
+            "fraud_types": list(types), **extra}
+
+
+def test_transfer_stats_count_transfers_by_their_own_classes_types_and_senders() -> None:
+    stats = VerdictStats(clock=lambda: T, kind=TRANSFERS)
+    for _ in range(3):
+        stats.add_verdict(transfer("fraud", ("wallet_velocity",), sender="0xbot"), now=T - 1)
+    stats.add_verdict(transfer("fraud", ("scam_wallet", "tainted_funds"), sender="0xvictim"), now=T)
+    stats.add_verdict(transfer("clean", sender="0xhuman"), now=T)
+    stats.add_verdict(verdict("suspicious"), now=T)  # not a transfer's class: not counted
+    snap = stats.snapshot(now=T, series_seconds=3)
+    assert snap["since_start"]["transfers"] == 5 and "clicks" not in snap["since_start"]
+    assert snap["since_start"]["verdicts"] == {"clean": 1, "fraud": 4}
+    assert snap["since_start"]["fraud_types"] == {"scam_wallet": 1, "tainted_funds": 1, "wallet_velocity": 3,
+                                                  "fan_out": 0, "large_amount": 0}
+    assert snap["last_window"]["fraud_ratio"] == 0.8
+    assert [(r["transfers"], r["clean"], r["fraud"]) for r in snap["series"]] == [(0, 0, 0), (3, 0, 3), (2, 1, 1)]
+    assert snap["top"] == {"wallets": [["0xbot", 3], ["0xvictim", 1]]}  # senders of fraud only
+    assert "campaigns" not in snap
+    orjson.dumps(snap)
+
+
+def test_wallet_alerts_go_to_the_transfers_the_others_to_the_clicks() -> None:
+    clicks, transfers = VerdictStats(clock=lambda: T), VerdictStats(clock=lambda: T, kind=TRANSFERS)
+    for alert in ({"scope": "campaign", "id": "cA"}, {"scope": "wallet", "id": "0xbot", "kind": "flagged_transfers"},
+                  {"scope": "publisher", "id": "p1"}, {"hello": "world"}):
+        alert_stats(alert, clicks, transfers).add_alert(alert)
+    assert [a["id"] for a in transfers.snapshot()["recent_alerts"]] == ["0xbot"] and transfers.alerts_total == 1
+    assert [a.get("id") for a in clicks.snapshot()["recent_alerts"]] == [None, "p1", "cA"]
 
 
 def test_bounded_counter_keeps_the_leaders() -> None:
