@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fraudapp.models import FRAUD_TYPES, TX_FRAUD_TYPES, VERDICT_CLASSES
+from fraudapp.rules.ivt import IVT_CLASSES
 
 TX_VERDICT_CLASSES: tuple[str, ...] = ("clean", "fraud")  # no soft score for transfers (CONTRACT §3b)
 WALLET_SCOPE = "wallet"  # the alerts about wallets (transfers); the other scopes are about clicks
@@ -39,31 +40,37 @@ class Kind:
     fraud_types: tuple[str, ...]
     top: tuple[tuple[str, str], ...]
     campaign: str | None = None
+    ivt: bool = False  # split fraud verdicts by their `ivt` class (clicks: CONTRACT §3)
 
 
 CLICKS = Kind("clicks", VERDICT_CLASSES, FRAUD_TYPES,
-              (("devices", "device_id"), ("ips", "ip"), ("publishers", "publisher_id")), campaign="campaign_id")
+              (("devices", "device_id"), ("ips", "ip"), ("publishers", "publisher_id")), campaign="campaign_id",
+              ivt=True)
 TRANSFERS = Kind("transfers", TX_VERDICT_CLASSES, TX_FRAUD_TYPES, (("wallets", "from"),))
 
 
 @dataclass
 class Counts:
-    """Verdicts by class and fraud verdicts by fraud type."""
+    """Verdicts by class, fraud verdicts by fraud type and by IVT class."""
 
     total: int = 0
     verdicts: Counter[str] = field(default_factory=Counter)
     fraud_types: Counter[str] = field(default_factory=Counter)
+    ivt: Counter[str] = field(default_factory=Counter)
 
-    def add(self, verdict: str, fraud_types: list[str]) -> None:
+    def add(self, verdict: str, fraud_types: list[str], ivt: str | None = None) -> None:
         self.total += 1
         self.verdicts[verdict] += 1
         for fraud_type in fraud_types:
             self.fraud_types[fraud_type] += 1
+        if ivt is not None:
+            self.ivt[ivt] += 1
 
     def merge(self, other: Counts) -> None:
         self.total += other.total
         self.verdicts.update(other.verdicts)
         self.fraud_types.update(other.fraud_types)
+        self.ivt.update(other.ivt)
 
     def to_dict(self, kind: Kind = CLICKS) -> dict[str, Any]:
         verdicts = {name: self.verdicts.get(name, 0) for name in kind.classes}
@@ -71,7 +78,10 @@ class Counts:
         # A fraud type this build does not know (a newer detector) is still shown.
         fraud_types.update({k: v for k, v in self.fraud_types.items() if k not in fraud_types})
         ratio = verdicts["fraud"] / self.total if self.total else 0.0
-        return {kind.unit: self.total, "verdicts": verdicts, "fraud_types": fraud_types, "fraud_ratio": round(ratio, 4)}
+        out = {kind.unit: self.total, "verdicts": verdicts, "fraud_types": fraud_types, "fraud_ratio": round(ratio, 4)}
+        if kind.ivt:
+            out["ivt"] = {name: self.ivt.get(name, 0) for name in IVT_CLASSES}
+        return out
 
 
 class BoundedCounter:
@@ -124,8 +134,9 @@ class VerdictStats:
         if cls not in self.kind.classes:
             return  # not a verdict (foreign record on the topic): nothing to count
         fraud_types = [t for t in verdict.get("fraud_types") or () if isinstance(t, str)]
-        self.totals.add(cls, fraud_types)
-        self._bucket(now).add(cls, fraud_types)
+        ivt = verdict.get("ivt") if self.kind.ivt and verdict.get("ivt") in IVT_CLASSES else None
+        self.totals.add(cls, fraud_types, ivt)
+        self._bucket(now).add(cls, fraud_types, ivt)
         campaign = verdict.get(self.kind.campaign) if self.kind.campaign else None
         if isinstance(campaign, str) and campaign:
             self._campaign_clicks.add(campaign)

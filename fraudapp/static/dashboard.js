@@ -138,6 +138,8 @@ function fillRules(rules) {
 
 function render(s) {
   renderClicks(s);
+  const ivt = s.since_start.ivt;  // the MRC classes of the fraud verdicts (CONTRACT §3 ivt)
+  if (ivt) byId("ivt").textContent = `${ivt.givt} / ${ivt.sivt}`;
   campaignsChart.data.labels = s.campaigns.map((c) => c.id);
   campaignsChart.data.datasets[0].data = s.campaigns.map((c) => +(100 * c.ratio).toFixed(1));
   campaignsChart.update();

@@ -145,6 +145,9 @@ def test_dashboard_goes_live_and_moves_with_clicks(dashboard_worker: Worker) -> 
         assert f"spammer-{run}" in page.text_content("#top-devices")
         assert "pub-bad" in page.text_content("#top-publishers")
         assert float(page.text_content("#rate")) > 0
+        # the spammer and the crawler are general IVT (lists and routine filters)
+        givt, sivt = (int(x) for x in page.text_content("#ivt").split(" / "))
+        assert givt > 0 and sivt >= 0
         # The rule-set card: the would-flip counts of the candidate, with examples.
         page.wait_for_function("document.getElementById('shadow-summary').textContent.includes('would flip')",
                                timeout=30_000)

@@ -37,6 +37,21 @@ def test_stats_count_since_start_and_in_last_window() -> None:
     assert summary["last_window"]["fraud_ratio"] == pytest.approx(2 / 3, abs=1e-4)
 
 
+def test_click_stats_split_fraud_by_ivt_class_since_start_and_in_the_window() -> None:
+    stats = VerdictStats(window_seconds=60, clock=lambda: T)
+    stats.add_verdict(verdict("fraud", ("click_spam",), ivt="givt"), now=T - 100)
+    stats.add_verdict(verdict("fraud", ("low_human_score",), ivt="sivt"), now=T - 5)
+    stats.add_verdict(verdict("fraud", ("bot_user_agent",), ivt="givt"), now=T - 1)
+    stats.add_verdict(verdict("clean", ivt=None), now=T)
+    stats.add_verdict(verdict("fraud", ("click_spam",), ivt="bogus"), now=T)  # counted, but no class
+    summary = stats.summary(now=T)
+    assert summary["since_start"]["ivt"] == {"givt": 2, "sivt": 1}
+    assert summary["last_window"]["ivt"] == {"givt": 1, "sivt": 1}
+    transfers = VerdictStats(window_seconds=60, clock=lambda: T, kind=TRANSFERS)
+    transfers.add_verdict({"verdict": "fraud", "fraud_types": ["fan_out"], "from": "w", "ivt": "givt"}, now=T)
+    assert "ivt" not in transfers.summary(now=T)["since_start"]  # transfers have no IVT class
+
+
 def test_stats_window_edges_are_whole_seconds() -> None:
     stats = VerdictStats(window_seconds=10, clock=lambda: T)
     stats.add_verdict(verdict("clean"), now=T - 10)  # 10 s ago: outside a 10 s window
