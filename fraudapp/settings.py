@@ -10,6 +10,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +163,10 @@ class Settings:
             "block_cache_size": int(self.rocksdb_block_cache_mb * mib),
         }
 
-    @property
+    @cached_property
     def large_amount_limit_of(self) -> dict[str, float]:
-        """`large_amount_limits` parsed: asset -> absolute limit (checked at start)."""
+        """`large_amount_limits` parsed once: asset -> absolute limit (the transaction stage
+        reads it at start, so a malformed value stops the worker there)."""
         return _limits(self.large_amount_limits)
 
     @property

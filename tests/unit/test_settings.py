@@ -79,3 +79,17 @@ def test_every_table_store_gets_the_bounded_options() -> None:
 
     for table in (*tables.STATE_TABLES, tables.blacklist):
         assert table.options["write_buffer_size"] == tables.settings.rocksdb_options()["write_buffer_size"], table.name
+
+
+@pytest.mark.parametrize(
+    ("text", "limits"),
+    [("", {}), ("ETH=100", {"ETH": 100.0}), (" ETH = 1.5 , USDT=1000000 ,", {"ETH": 1.5, "USDT": 1e6})],
+)
+def test_large_amount_limits_parse(text: str, limits: dict[str, float]) -> None:
+    assert Settings(large_amount_limits=text).large_amount_limit_of == limits
+
+
+@pytest.mark.parametrize("text", ["ETH", "ETH=", "=5", "ETH=-1", "ETH=lots"])
+def test_malformed_large_amount_limits_name_the_setting(text: str) -> None:
+    with pytest.raises(SettingsError, match="FRAUDAPP_LARGE_AMOUNT_LIMITS"):
+        Settings(large_amount_limits=text).large_amount_limit_of  # noqa: B018 - parsing is the point
