@@ -207,6 +207,9 @@ class Taint:
     hops: int
     source: str
     tx_id: str
+    # end of the taint: the last receipt of a continuous run at this distance + TAINT_SECONDS
+    # (None: this one receipt's, ts + TAINT_SECONDS)
+    until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -333,7 +333,8 @@ class Wallet(View):
             "amounts": {asset: {"known": len(amounts), "median": median(amounts) if amounts else None}
                         for asset, amounts in state.amounts.items()},
             "taint": None if taint is None else {"ts": taint.ts, "hops": taint.hops, "source": taint.source,
-                                                  "tx_id": taint.tx_id, "in_force_until": taint.ts + settings.taint_seconds},
+                                                  "tx_id": taint.tx_id,
+                                                  "in_force_until": taint.until or taint.ts + settings.taint_seconds},
             "known": counts is not None or taint is not None or entry is not None,
         })
 

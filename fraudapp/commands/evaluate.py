@@ -1,4 +1,5 @@
-"""`fraudapp evaluate`: join the simulator's truth with verdicts and dead letters; accuracy."""
+"""`fraudapp evaluate`: join the simulator's truth with verdicts and dead letters; accuracy
+(of the click rules, or with `--stream transactions` of the transaction rules)."""
 
 from __future__ import annotations
 
@@ -49,12 +50,16 @@ def dump_verdicts(path: str, truth: list[dict[str, Any]], verdicts: list[dict[st
 
 
 def print_report(report: dict[str, Any]) -> None:
-    from rich.console import Console
-
     from fraudapp.tooling.evaluation import render
 
+    _print(render(report))
+
+
+def _print(items: list[Any]) -> None:
+    from rich.console import Console
+
     console = Console()
-    for item in render(report):
+    for item in items:
         console.print(item)
 
 
@@ -71,11 +76,15 @@ def print_report(report: dict[str, Any]) -> None:
               help="Write the run's verdicts as JSON lines, each with `line`: its input's 0-based line in "
               "`simulate --out` (input for `fraudapp replay --compare`).")
 @click.option("--strict", is_flag=True, help="Exit 1 unless hard rules are exact and every input is accounted for.")
+@click.option("--stream", type=click.Choice(("clicks", "transactions")), default="clicks", show_default=True,
+              help="Which simulation the truth file is of (`simulate --stream`): read verdicts and dead letters "
+              "of the clicks or of the transactions topics.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(truth_path: str, broker: str | None, timeout: float, json_path: str | None, plots_dir: str | None,
-            dump_path: str | None, strict: bool, quiet: bool) -> None:
+            dump_path: str | None, strict: bool, stream: str, quiet: bool) -> None:
     """Accuracy of the detector on simulated traffic: per fraud type precision / recall /
-    F1, verdict confusion, accounted share, decision latency."""
+    F1, verdict confusion, accounted share, decision latency; for transactions also the
+    order-dependent labels apart and the dead-letter accounting."""
     from fraudapp.tooling.evaluation import evaluate, index_outputs
     from fraudapp.tooling.simulation.runner import read_jsonl
 
@@ -83,15 +92,33 @@ def command(truth_path: str, broker: str | None, timeout: float, json_path: str 
     truth = read_jsonl(truth_path)
     if not any(t.get("offset") is not None for t in truth):
         raise click.UsageError(f"{truth_path} has no produced positions (a --dry-run truth?)")
+    of_transactions = any("tx_id" in t for t in truth)
+    if of_transactions != (stream == "transactions"):
+        other = "transactions" if of_transactions else "clicks"
+        raise click.UsageError(f"{truth_path} is the truth of --stream {other}: evaluate it with --stream {other}")
+    if stream == "transactions" and plots_dir:
+        raise click.UsageError("--plots draws the click report only")
+    if stream == "transactions":
+        from fraudapp.tooling.simulation.transactions.runner import transaction_topics
+
+        topics = transaction_topics(settings)
+    else:
+        topics = SimTopics.from_settings(settings)
     kafka = settings.kafka_client_options()
     try:
         with explain_connection_errors(kafka):
-            verdicts, dead = load_outputs(truth, kafka, SimTopics.from_settings(settings), timeout, quiet)
+            verdicts, dead = load_outputs(truth, kafka, topics, timeout, quiet)
     except KafkaUnreachable as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    report = evaluate(truth, index_outputs(verdicts, dead))
-    print_report(report)
+    if stream == "transactions":
+        from fraudapp.tooling.simulation.transactions.evaluation import evaluate_transactions, render_transactions
+
+        report = evaluate_transactions(truth, index_outputs(verdicts, dead))
+        _print(render_transactions(report))
+    else:
+        report = evaluate(truth, index_outputs(verdicts, dead))
+        print_report(report)
     if json_path:
         with open(json_path, "wb") as fh:
             fh.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))

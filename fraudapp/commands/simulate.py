@@ -1,4 +1,6 @@
-"""`fraudapp simulate`: labeled, realistic click traffic to the clicks topic, with its truth."""
+"""`fraudapp simulate`: labeled, realistic traffic with its truth: clicks to the clicks topic
+(`--stream clicks`, the default) or crypto transfers to the transactions topic
+(`--stream transactions`)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,23 @@ from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection
 from fraudapp.settings import Settings
 from fraudapp.tooling.simulation.generator import DEFAULT_MIX, MixError, SimConfig, Traffic, generate, parse_mix
 from fraudapp.tooling.simulation.kafkaio import SimTopics, SimulationError, VerdictWatcher, ensure_topics
+from fraudapp.tooling.simulation.transactions.generator import (
+    DEFAULT_TX_MIX,
+    NOMINAL_TX_RATE,
+    TxConfig,
+    TxTraffic,
+    auto_taint_gap,
+    generate_transactions,
+    parse_tx_mix,
+)
+from fraudapp.tooling.simulation.transactions.truth import TxRules
 from fraudapp.tooling.simulation.truth import Rules
 
 # Event-time density when sending as fast as possible (--rate 0): the traffic still spans
 # count / 1000 seconds of event time, so human pacing and the windows keep their meaning.
 NOMINAL_RATE = 1000.0
+# --rate when not given: clicks arrive by the thousand a second, transfers far fewer.
+DEFAULT_RATES = {"clicks": 1000.0, "transactions": 100.0}
 
 
 def build_traffic(count: int | None, duration: float | None, rate: float, seed: int, mix: str | None,
@@ -40,6 +54,50 @@ def build_traffic(count: int | None, duration: float | None, rate: float, seed: 
     return generate(cfg)
 
 
+def _count(count: int | None, duration: float | None, rate: float) -> int:
+    if count is not None:
+        return count
+    if duration is None:
+        raise click.UsageError("give --count or --duration")
+    if rate <= 0:
+        raise click.UsageError("--duration needs --rate > 0 (or use --count)")
+    return max(1, round(duration * rate))
+
+
+def build_transactions(count: int | None, duration: float | None, rate: float, seed: int, mix: str | None,
+                       start_ts: float | None, run: str | None, taint_gap: int | None, settings: Settings) -> TxTraffic:
+    count = _count(count, duration, rate)
+    taint_gap = taint_gap or auto_taint_gap(count, paced=rate > 0)
+    event_rate = rate if rate > 0 else NOMINAL_TX_RATE
+    if start_ts is None:
+        start_ts = round(time.time() if rate > 0 else time.time() - count / event_rate, 3)
+    try:
+        shares = parse_tx_mix(mix)
+    except MixError as exc:
+        raise click.BadParameter(str(exc), param_hint="--mix") from None
+    cfg = TxConfig(count=count, seed=seed, mix=shares, start_ts=start_ts, event_rate=event_rate, run=run or "",
+                   rules=TxRules.from_settings(settings), taint_gap=taint_gap, max_bytes=settings.max_transaction_bytes)
+    return generate_transactions(cfg)
+
+
+async def send_transactions(traffic: TxTraffic, kafka: KafkaTarget, settings: Settings, rate: float,
+                            wait_timeout: float, quiet: bool) -> list[dict]:
+    from fraudapp.tooling.simulation.display import LiveProgress
+    from fraudapp.tooling.simulation.transactions.runner import run_transactions, transaction_topics
+
+    topics = transaction_topics(settings)
+    await ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
+    watcher = VerdictWatcher(kafka, topics.verdicts)
+    try:
+        await watcher.start(timeout=wait_timeout)
+        with LiveProgress("transfers", watcher, enabled=not quiet) as live:
+            return await run_transactions(traffic, kafka, topics, rate=rate, wait_timeout=wait_timeout,
+                                          progress=live.update, status=None if quiet else live.status,
+                                          watcher=watcher)
+    finally:
+        await watcher.stop()
+
+
 async def send(traffic: Traffic, kafka: KafkaTarget, topics: SimTopics, settings: Settings, rate: float,
                wait_timeout: float, quiet: bool) -> list[dict]:
     from fraudapp.tooling.simulation.display import LiveProgress
@@ -57,15 +115,18 @@ async def send(traffic: Traffic, kafka: KafkaTarget, topics: SimTopics, settings
 
 
 @click.command()
+@click.option("--stream", type=click.Choice(("clicks", "transactions")), default="clicks", show_default=True,
+              help="What to send: clicks to the clicks topic, or crypto transfers to the transactions topic.")
 @click.option("--count", type=click.IntRange(1), default=None, help="Number of inputs to send.")
 @click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
               help="Seconds of traffic at --rate (count = rate x duration).")
-@click.option("--rate", type=click.FloatRange(0), default=1000.0, show_default=True,
-              help="Clicks per second; 0 = as fast as possible.")
+@click.option("--rate", type=click.FloatRange(0), default=None,
+              help="Inputs per second; 0 = as fast as possible. Default: 1000 clicks/s, 100 transfers/s.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed (and options) -> same traffic.")
 @click.option("--mix", default=None, metavar="NAME=SHARE,...",
               help="Population shares, e.g. humans=0.7,click_spam=0.1. Default: "
-              + ",".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items()))
+              + ",".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items())
+              + "; with --stream transactions: " + ",".join(f"{k}={v:g}" for k, v in DEFAULT_TX_MIX.items()))
 @click.option("--truth", "truth_path", default="truth.jsonl", show_default=True,
               type=click.Path(dir_okay=False), help="Where to write the truth (JSON lines).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
@@ -77,19 +138,31 @@ async def send(traffic: Traffic, kafka: KafkaTarget, topics: SimTopics, settings
 @click.option("--dry-run", is_flag=True, help="Only write --truth/--out; send nothing.")
 @click.option("--wait-timeout", type=float, default=120.0, show_default=True,
               help="Longest wait for the detector (blacklist probe).")
+@click.option("--taint-gap", type=click.IntRange(1), default=None,
+              help="Transactions: records of production order after which a receipt surely taints its "
+              "recipient's transfers; closer ones are labelled order-dependent (`either`). Default: a third of "
+              "--count at full speed, 1000 paced (at least 1000).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def command(count: int | None, duration: float | None, rate: float, seed: int, mix: str | None, truth_path: str,
-            out_path: str | None, broker: str | None, start_ts: float | None, run_tag: str | None, dry_run: bool,
-            wait_timeout: float, quiet: bool) -> None:
-    """Send realistic labeled traffic (humans, bots, fraud patterns, bad input) to `clicks`.
+def command(stream: str, count: int | None, duration: float | None, rate: float | None, seed: int, mix: str | None,
+            truth_path: str, out_path: str | None, broker: str | None, start_ts: float | None, run_tag: str | None,
+            dry_run: bool, wait_timeout: float, taint_gap: int | None, quiet: bool) -> None:
+    """Send realistic labeled traffic (humans, bots, fraud patterns, bad input) to `clicks`,
+    or with `--stream transactions` crypto transfers (ordinary users, scam wallets and their
+    victims, drainers, velocity bots, a laundering chain, whales, one-off large amounts, bad
+    input) to `transactions`, after publishing the run's scam wallets to the blacklist.
 
-    The truth file has one JSON line per input: click_id, population, expected class,
-    expected hard fraud types (exact, CONTRACT §4), and where and when it was produced.
-    Labels never travel inside the clicks.
+    The truth file has one JSON line per input: its id, population, expected class,
+    expected hard fraud types (exact, CONTRACT §4 / §4b) and the order-dependent ones
+    (`either`), and where and when it was produced. Labels never travel inside the inputs.
     """
     from fraudapp.tooling.simulation.runner import write_jsonl
 
     settings = Settings.from_env(**({"broker": broker} if broker else {}))
+    rate = DEFAULT_RATES[stream] if rate is None else rate
+    if stream == "transactions":
+        _transactions(count, duration, rate, seed, mix, truth_path, out_path, start_ts, run_tag, dry_run,
+                      wait_timeout, taint_gap, quiet, settings)
+        return
     traffic = build_traffic(count, duration, rate, seed, mix, start_ts, run_tag, settings)
     if out_path:
         with open(out_path, "wb") as fh:
@@ -109,3 +182,30 @@ def command(count: int | None, duration: float | None, rate: float, seed: int, m
         sys.exit(1)
     write_jsonl(truth_path, truth)
     click.echo(f"sent {len(truth)} inputs to {topics.clicks!r} (run {traffic.run}); truth in {truth_path}")
+
+
+def _transactions(count: int | None, duration: float | None, rate: float, seed: int, mix: str | None,
+                  truth_path: str, out_path: str | None, start_ts: float | None, run_tag: str | None, dry_run: bool,
+                  wait_timeout: float, taint_gap: int | None, quiet: bool, settings: Settings) -> None:
+    from fraudapp.tooling.simulation.runner import write_jsonl
+    from fraudapp.tooling.simulation.transactions.runner import transaction_topics
+
+    traffic = build_transactions(count, duration, rate, seed, mix, start_ts, run_tag, taint_gap, settings)
+    if out_path:
+        with open(out_path, "wb") as fh:
+            fh.write(traffic.input_lines())
+    if dry_run:
+        with open(truth_path, "wb") as fh:
+            fh.write(traffic.truth_lines())
+        click.echo(f"wrote {len(traffic.truth)} truth records to {truth_path} (dry run: nothing sent)")
+        return
+    kafka = settings.kafka_client_options()
+    topic = transaction_topics(settings).clicks
+    try:
+        with explain_connection_errors(kafka):
+            truth = asyncio.run(send_transactions(traffic, kafka, settings, rate, wait_timeout, quiet))
+    except (SimulationError, KafkaUnreachable) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    write_jsonl(truth_path, truth)
+    click.echo(f"sent {len(truth)} transfers to {topic!r} (run {traffic.run}); truth in {truth_path}")

@@ -22,18 +22,35 @@ from typing import Any
 
 from fraudapp.models import Taint
 
-MAX_ENTRIES = 8  # per key: the lowest distances, then the newest
+
+def _until(entry: Taint, seconds: float) -> float:
+    return entry.until if entry.until is not None else entry.ts + seconds
 
 
 def in_force(entries: Iterable[Taint], ts: float, seconds: float) -> Taint | None:
-    """The taint in force at event time `ts`: the lowest distance, then the newest receipt."""
+    """The taint in force at event time `ts`: the lowest distance, then the latest run."""
     best: Taint | None = None
     for entry in entries:
-        if entry.ts <= ts <= entry.ts + seconds and (
+        if entry.ts <= ts <= _until(entry, seconds) and (
             best is None or (entry.hops, -entry.ts) < (best.hops, -best.ts)
         ):
             best = entry
     return best
+
+
+def runs(entries: Iterable[Taint], seconds: float) -> list[Taint]:
+    """Receipts as continuous runs per distance: two whose in-force spans overlap or touch
+    become one, from the first receipt (its source and transfer name the run) to the last
+    one's end. Exact for `in_force`, and small: a key holds one run per distance and gap."""
+    out: list[Taint] = []
+    for entry in sorted(entries, key=lambda e: (e.hops, e.ts)):
+        end = _until(entry, seconds)
+        last = out[-1] if out else None
+        if last is not None and last.hops == entry.hops and entry.ts <= (last.until or 0.0):
+            out[-1] = Taint(last.ts, last.hops, last.source, last.tx_id, max(last.until or 0.0, end))
+        else:
+            out.append(Taint(entry.ts, entry.hops, entry.source, entry.tx_id, end))
+    return out
 
 
 def passed_on(sender: str, sender_blacklisted: bool, sender_taint: Taint | None, amount: float, ts: float,
@@ -48,26 +65,26 @@ def passed_on(sender: str, sender_blacklisted: bool, sender_taint: Taint | None,
 
 
 def merged(rows: list[list[Any]] | None, new: Taint, seconds: float, lateness: float) -> list[list[Any]]:
-    """A key's stored entries with `new` added: the expired dropped (by the newest receipt's
-    time), at most MAX_ENTRIES kept."""
-    entries = [*decode(rows), new]
-    newest = max(e.ts for e in entries)
-    live = [e for e in entries if e.ts + seconds + lateness >= newest]
-    live.sort(key=lambda e: (e.hops, -e.ts))
-    return [encode(e) for e in live[:MAX_ENTRIES]]
+    """A key's stored runs with the receipt `new` added: runs that ended more than
+    `lateness` before the newest receipt are dropped (no transfer within lateness can
+    still see them)."""
+    entries = runs([*decode(rows), new], seconds)
+    newest = max(e.ts for e in [*entries, new])
+    return [encode(e) for e in entries if (e.until or 0.0) + lateness >= newest]
 
 
 def expired(rows: list[list[Any]] | None, watermark: float, seconds: float, lateness: float) -> bool:
-    """No entry can be in force for a transfer at or after `watermark` - lateness."""
-    return all(e.ts + seconds + lateness < watermark for e in decode(rows))
+    """No run can be in force for a transfer at or after `watermark` - lateness."""
+    return all(_until(e, seconds) + lateness < watermark for e in decode(rows))
 
 
 def encode(entry: Taint) -> list[Any]:
-    return [entry.ts, entry.hops, entry.source, entry.tx_id]
+    return [entry.ts, entry.hops, entry.source, entry.tx_id, entry.until]
 
 
 def decode(rows: list[list[Any]] | None) -> list[Taint]:
-    return [Taint(float(ts), int(hops), str(source), str(tx_id)) for ts, hops, source, tx_id in rows or ()]
+    return [Taint(float(row[0]), int(row[1]), str(row[2]), str(row[3]), float(row[4]) if row[4] is not None else None)
+            for row in rows or ()]
 
 
 def table_key(wallet: str, partition: int) -> str:
@@ -86,9 +103,13 @@ class TaintIndex:
         self._keys_of: dict[str, set[str]] = {}
 
     def apply(self, key: str, rows: list[list[Any]] | None) -> None:
+        """A key's value written (None: deleted). Values of one key only grow between
+        deletions, so a value is merged with the one held, not put over it: the writer's own
+        newer value survives its older changelog records arriving after it."""
         wallet = wallet_of(key)
         if rows:
-            self._by_key[key] = decode(rows)
+            held = self._by_key.get(key, [])
+            self._by_key[key] = runs([*held, *decode(rows)], 0.0) if held else decode(rows)
             self._keys_of.setdefault(wallet, set()).add(key)
             return
         self._by_key.pop(key, None)

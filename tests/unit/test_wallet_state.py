@@ -99,6 +99,33 @@ def _distance(done: list[tuple[str, str, float, float]], wallet: str, ts: float,
     return best
 
 
+def test_an_early_receipt_stays_in_force_whatever_came_after_it() -> None:
+    """Nine receipts from a scam wallet, then a transfer between the first two: the first
+    receipt is still in force (a capped list of the newest entries had dropped it)."""
+    rows: list[list[Any]] | None = None
+    index = TaintIndex()
+    for i in range(9):
+        given = passed_on("scam", True, None, 1.0, 1000.0 + i, f"t{i}", hops=1)
+        assert given is not None
+        rows = merged(rows, given, 3600.0, 60.0)
+        index.apply(table_key("w", 0), rows)
+    taint = in_force(index.of("w"), 1000.5, 3600.0)
+    assert taint is not None and (taint.ts, taint.tx_id, taint.until) == (1000.0, "t0", 1008.0 + 3600.0)
+    assert in_force(index.of("w"), 999.0, 3600.0) is None
+    assert rows is not None and len(rows) == 1  # one run
+
+
+def test_an_older_changelog_value_does_not_shrink_the_index() -> None:
+    index = TaintIndex()
+    older = merged(None, Taint(100.0, 1, "s", "t0"), 10.0, 0.0)
+    newer = merged(older, Taint(200.0, 1, "s", "t1"), 10.0, 0.0)
+    index.apply("w@0", newer)  # written locally first
+    index.apply("w@0", older)  # then its own older changelog record arrives
+    assert in_force(index.of("w"), 205.0, 10.0) is not None
+    index.apply("w@0", None)
+    assert index.of("w") == []
+
+
 SETTINGS = Settings(large_amount_limits="ETH=1000")
 TX = Transaction("t1", 1_800_000_000.0, "0xaa", "0xbb", 50.0, "USDT")
 BAD = BlacklistEntry("wallet", "0xbb", reason="drainer")
