@@ -63,7 +63,7 @@ wallet_activity = _table(
 )
 
 
-GlobalT = TypeVar("GlobalT", bound=faust.GlobalTable)
+GlobalT = TypeVar("GlobalT", bound="InMemoryGlobalTable")
 
 
 def _global_table(cls: type[GlobalT], name: str, help: str) -> GlobalT:
@@ -90,17 +90,10 @@ def _global_table(cls: type[GlobalT], name: str, help: str) -> GlobalT:
     )
 
 
-class BlacklistTable(faust.GlobalTable):
-    """The blacklist, on every worker, with an in-memory index kept in step.
-
-    Entries reach the other workers through the changelog (`apply_changelog_batch`); the
-    worker that applies an update also writes the index directly.
-    """
-
-    index: BlacklistIndex
-
-    def __post_init__(self) -> None:  # faust's Service calls this at the end of __init__
-        self.index = BlacklistIndex()
+class InMemoryGlobalTable(faust.GlobalTable):
+    """A global table (one changelog partition) whose worker keeps a decoded view in
+    memory: every changelog record that reaches this worker is also handed, decoded, to
+    `index_apply` (None: the key was deleted)."""
 
     def partition_for_key(self, key: Any) -> int:
         """The changelog has one partition (`partitions=1`): every entry goes to partition 0.
@@ -116,9 +109,24 @@ class BlacklistTable(faust.GlobalTable):
         events = list(batch)
         super().apply_changelog_batch(events)
         for event in events:
-            key = orjson.loads(event.message.key)
             raw = event.message.value
-            self.index_apply(key, orjson.loads(raw) if raw is not None else None)
+            self.index_apply(orjson.loads(event.message.key), orjson.loads(raw) if raw is not None else None)
+
+    def index_apply(self, key: Any, value: Any) -> None:
+        raise NotImplementedError
+
+
+class BlacklistTable(InMemoryGlobalTable):
+    """The blacklist, on every worker, with an in-memory index kept in step.
+
+    Entries reach the other workers through the changelog (`apply_changelog_batch`); the
+    worker that applies an update also writes the index directly.
+    """
+
+    index: BlacklistIndex
+
+    def __post_init__(self) -> None:  # faust's Service calls this at the end of __init__
+        self.index = BlacklistIndex()
 
     async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)
@@ -131,7 +139,7 @@ class BlacklistTable(faust.GlobalTable):
                 index.add(BlacklistEntry(**value))
         self.index = index
 
-    def index_apply(self, key: str, value: dict[str, Any] | None) -> None:
+    def index_apply(self, key: Any, value: Any) -> None:
         with contextlib.suppress(ValueError, TypeError):  # entries are validated before they are written
             if value is None:
                 kind, _, entry_value = key.partition(":")
@@ -146,7 +154,7 @@ blacklist: BlacklistTable = _global_table(
 
 
 
-class TaintTable(faust.GlobalTable):
+class TaintTable(InMemoryGlobalTable):
     """Tainted wallets (state/taint.py) on every worker, with an in-memory index kept in
     step: '<wallet>@<partition>' -> taint entries, written by the owner of that partition
     of `transactions` (so each key has one writer) in its transaction."""
@@ -156,15 +164,8 @@ class TaintTable(faust.GlobalTable):
     def __post_init__(self) -> None:
         self.index = TaintIndex()
 
-    def partition_for_key(self, key: Any) -> int:
-        return 0  # one partition (see BlacklistTable.partition_for_key)
-
-    def apply_changelog_batch(self, batch: Iterable[faust.types.EventT]) -> None:
-        events = list(batch)
-        super().apply_changelog_batch(events)
-        for event in events:
-            raw = event.message.value
-            self.index.apply(orjson.loads(event.message.key), orjson.loads(raw) if raw is not None else None)
+    def index_apply(self, key: Any, value: Any) -> None:
+        self.index.apply(key, value)
 
     async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)
@@ -182,7 +183,7 @@ wallet_taint: TaintTable = _global_table(
 log = logging.getLogger(__name__)
 
 
-class RuleSetTable(faust.GlobalTable):
+class RuleSetTable(InMemoryGlobalTable):
     """Rule sets on every worker (CONTRACT §4c), as the blacklist is: name -> document.
 
     `live` is the set named `default`, parsed, or the environment's settings (version 0)
@@ -203,15 +204,8 @@ class RuleSetTable(faust.GlobalTable):
         self.versions = {0: self.live}
         self.shadow_versions = {}
 
-    def partition_for_key(self, key: Any) -> int:
-        return 0  # one partition (see BlacklistTable.partition_for_key)
-
-    def apply_changelog_batch(self, batch: Iterable[faust.types.EventT]) -> None:
-        events = list(batch)
-        super().apply_changelog_batch(events)
-        for event in events:
-            raw = event.message.value
-            self.load(orjson.loads(event.message.key), orjson.loads(raw) if raw is not None else None)
+    def index_apply(self, key: Any, value: Any) -> None:
+        self.load(key, value)
 
     async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)

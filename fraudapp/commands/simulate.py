@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 
 import click
 
 from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
 from fraudapp.settings import Settings
-from fraudapp.tooling.simulation.generator import DEFAULT_MIX, MixError, SimConfig, Traffic, generate, parse_mix
+from fraudapp.tooling.simulation.generator import DEFAULT_MIX, SimConfig, Traffic, generate, parse_mix
 from fraudapp.tooling.simulation.kafkaio import SimTopics, SimulationError, VerdictWatcher, ensure_topics
+from fraudapp.tooling.simulation.mix import MixError
+from fraudapp.tooling.simulation.traffic import GeneratedTraffic
 from fraudapp.tooling.simulation.transactions.generator import (
     DEFAULT_TX_MIX,
     NOMINAL_TX_RATE,
@@ -23,6 +26,7 @@ from fraudapp.tooling.simulation.transactions.generator import (
     generate_transactions,
     parse_tx_mix,
 )
+from fraudapp.tooling.simulation.transactions.runner import transaction_topics
 from fraudapp.tooling.simulation.transactions.truth import TxRules
 from fraudapp.tooling.simulation.truth import Rules
 
@@ -33,73 +37,50 @@ NOMINAL_RATE = 1000.0
 DEFAULT_RATES = {"clicks": 1000.0, "transactions": 100.0}
 
 
-def build_traffic(count: int | None, duration: float | None, rate: float, seed: int, mix: str | None,
-                  start_ts: float | None, run: str | None, settings: Settings) -> Traffic:
+def _timing(count: int | None, duration: float | None, rate: float, start_ts: float | None,
+            nominal_rate: float) -> tuple[int, float, float]:
+    """A run's count, event rate and start: --count, or --duration at --rate; at full speed
+    (--rate 0) the stream's nominal event rate."""
     if count is None:
         if duration is None:
             raise click.UsageError("give --count or --duration")
         if rate <= 0:
             raise click.UsageError("--duration needs --rate > 0 (or use --count)")
         count = max(1, round(duration * rate))
-    event_rate = rate if rate > 0 else NOMINAL_RATE
+    event_rate = rate if rate > 0 else nominal_rate
     if start_ts is None:
         # Paced: events happen now. As fast as possible: the traffic of the last span.
         start_ts = round(time.time() if rate > 0 else time.time() - count / event_rate, 3)
+    return count, event_rate, start_ts
+
+
+def _shares(parse: Callable[[str | None], dict[str, float]], mix: str | None) -> dict[str, float]:
     try:
-        shares = parse_mix(mix)
+        return parse(mix)
     except MixError as exc:
         raise click.BadParameter(str(exc), param_hint="--mix") from None
-    cfg = SimConfig(count=count, seed=seed, mix=shares, start_ts=start_ts, event_rate=event_rate, run=run or "",
-                    rules=Rules.from_settings(settings), max_click_bytes=settings.max_click_bytes)
+
+
+def build_traffic(count: int | None, duration: float | None, rate: float, seed: int, mix: str | None,
+                  start_ts: float | None, run: str | None, settings: Settings) -> Traffic:
+    count, event_rate, start_ts = _timing(count, duration, rate, start_ts, NOMINAL_RATE)
+    cfg = SimConfig(count=count, seed=seed, mix=_shares(parse_mix, mix), start_ts=start_ts, event_rate=event_rate,
+                    run=run or "", rules=Rules.from_settings(settings), max_click_bytes=settings.max_click_bytes)
     return generate(cfg)
-
-
-def _count(count: int | None, duration: float | None, rate: float) -> int:
-    if count is not None:
-        return count
-    if duration is None:
-        raise click.UsageError("give --count or --duration")
-    if rate <= 0:
-        raise click.UsageError("--duration needs --rate > 0 (or use --count)")
-    return max(1, round(duration * rate))
 
 
 def build_transactions(count: int | None, duration: float | None, rate: float, seed: int, mix: str | None,
                        start_ts: float | None, run: str | None, taint_gap: int | None, settings: Settings) -> TxTraffic:
-    count = _count(count, duration, rate)
-    taint_gap = taint_gap or auto_taint_gap(count, paced=rate > 0)
-    event_rate = rate if rate > 0 else NOMINAL_TX_RATE
-    if start_ts is None:
-        start_ts = round(time.time() if rate > 0 else time.time() - count / event_rate, 3)
-    try:
-        shares = parse_tx_mix(mix)
-    except MixError as exc:
-        raise click.BadParameter(str(exc), param_hint="--mix") from None
-    cfg = TxConfig(count=count, seed=seed, mix=shares, start_ts=start_ts, event_rate=event_rate, run=run or "",
-                   rules=TxRules.from_settings(settings), taint_gap=taint_gap, max_bytes=settings.max_transaction_bytes)
+    count, event_rate, start_ts = _timing(count, duration, rate, start_ts, NOMINAL_TX_RATE)
+    cfg = TxConfig(count=count, seed=seed, mix=_shares(parse_tx_mix, mix), start_ts=start_ts, event_rate=event_rate,
+                   run=run or "", rules=TxRules.from_settings(settings),
+                   taint_gap=taint_gap or auto_taint_gap(count, paced=rate > 0),
+                   max_bytes=settings.max_transaction_bytes)
     return generate_transactions(cfg)
 
 
-async def send_transactions(traffic: TxTraffic, kafka: KafkaTarget, settings: Settings, rate: float,
-                            wait_timeout: float, quiet: bool) -> list[dict]:
-    from fraudapp.tooling.simulation.display import LiveProgress
-    from fraudapp.tooling.simulation.transactions.runner import run_transactions, transaction_topics
-
-    topics = transaction_topics(settings)
-    await ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
-    watcher = VerdictWatcher(kafka, topics.verdicts)
-    try:
-        await watcher.start(timeout=wait_timeout)
-        with LiveProgress("transfers", watcher, enabled=not quiet) as live:
-            return await run_transactions(traffic, kafka, topics, rate=rate, wait_timeout=wait_timeout,
-                                          progress=live.update, status=None if quiet else live.status,
-                                          watcher=watcher)
-    finally:
-        await watcher.stop()
-
-
-async def send(traffic: Traffic, kafka: KafkaTarget, topics: SimTopics, settings: Settings, rate: float,
-               wait_timeout: float, quiet: bool) -> list[dict]:
+async def send(traffic: GeneratedTraffic, kafka: KafkaTarget, topics: SimTopics, settings: Settings, rate: float,
+               wait_timeout: float, quiet: bool, label: str) -> list[dict]:
     from fraudapp.tooling.simulation.display import LiveProgress
     from fraudapp.tooling.simulation.runner import run_traffic
 
@@ -107,7 +88,7 @@ async def send(traffic: Traffic, kafka: KafkaTarget, topics: SimTopics, settings
     watcher = VerdictWatcher(kafka, topics.verdicts)
     try:
         await watcher.start(timeout=wait_timeout)
-        with LiveProgress("clicks", watcher, enabled=not quiet) as live:
+        with LiveProgress(label, watcher, enabled=not quiet) as live:
             return await run_traffic(traffic, kafka, topics, rate=rate, wait_timeout=wait_timeout,
                                      progress=live.update, status=None if quiet else live.status, watcher=watcher)
     finally:
@@ -159,11 +140,13 @@ def command(stream: str, count: int | None, duration: float | None, rate: float 
 
     settings = Settings.from_env(**({"broker": broker} if broker else {}))
     rate = DEFAULT_RATES[stream] if rate is None else rate
+    traffic: GeneratedTraffic
     if stream == "transactions":
-        _transactions(count, duration, rate, seed, mix, truth_path, out_path, start_ts, run_tag, dry_run,
-                      wait_timeout, taint_gap, quiet, settings)
-        return
-    traffic = build_traffic(count, duration, rate, seed, mix, start_ts, run_tag, settings)
+        traffic = build_transactions(count, duration, rate, seed, mix, start_ts, run_tag, taint_gap, settings)
+        topics, label = transaction_topics(settings), "transfers"
+    else:
+        traffic = build_traffic(count, duration, rate, seed, mix, start_ts, run_tag, settings)
+        topics, label = SimTopics.from_settings(settings), "clicks"
     if out_path:
         with open(out_path, "wb") as fh:
             fh.write(traffic.input_lines())
@@ -173,39 +156,11 @@ def command(stream: str, count: int | None, duration: float | None, rate: float 
         click.echo(f"wrote {len(traffic.truth)} truth records to {truth_path} (dry run: nothing sent)")
         return
     kafka = settings.kafka_client_options()
-    topics = SimTopics.from_settings(settings)
     try:
         with explain_connection_errors(kafka):
-            truth = asyncio.run(send(traffic, kafka, topics, settings, rate, wait_timeout, quiet))
+            truth = asyncio.run(send(traffic, kafka, topics, settings, rate, wait_timeout, quiet, label))
     except (SimulationError, KafkaUnreachable) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     write_jsonl(truth_path, truth)
     click.echo(f"sent {len(truth)} inputs to {topics.clicks!r} (run {traffic.run}); truth in {truth_path}")
-
-
-def _transactions(count: int | None, duration: float | None, rate: float, seed: int, mix: str | None,
-                  truth_path: str, out_path: str | None, start_ts: float | None, run_tag: str | None, dry_run: bool,
-                  wait_timeout: float, taint_gap: int | None, quiet: bool, settings: Settings) -> None:
-    from fraudapp.tooling.simulation.runner import write_jsonl
-    from fraudapp.tooling.simulation.transactions.runner import transaction_topics
-
-    traffic = build_transactions(count, duration, rate, seed, mix, start_ts, run_tag, taint_gap, settings)
-    if out_path:
-        with open(out_path, "wb") as fh:
-            fh.write(traffic.input_lines())
-    if dry_run:
-        with open(truth_path, "wb") as fh:
-            fh.write(traffic.truth_lines())
-        click.echo(f"wrote {len(traffic.truth)} truth records to {truth_path} (dry run: nothing sent)")
-        return
-    kafka = settings.kafka_client_options()
-    topic = transaction_topics(settings).clicks
-    try:
-        with explain_connection_errors(kafka):
-            truth = asyncio.run(send_transactions(traffic, kafka, settings, rate, wait_timeout, quiet))
-    except (SimulationError, KafkaUnreachable) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    write_jsonl(truth_path, truth)
-    click.echo(f"sent {len(truth)} transfers to {topic!r} (run {traffic.run}); truth in {truth_path}")

@@ -82,15 +82,49 @@ def actual_class(outcomes: list[Outcome]) -> str:
     return "rejected" if o.kind == "dead_letter" else str(o.body.get("verdict"))
 
 
+class TypeScores:
+    """Per fraud type scores, fed one judged input at a time (the click and the transaction
+    reports alike): tp / fp / fn, the first EXAMPLES mismatches of each kind, and how often
+    each type the truth leaves to the order (`either`) fired."""
+
+    def __init__(self, types: tuple[str, ...]) -> None:
+        self.types = types
+        self.counts: dict[str, Counter[str]] = {t: Counter() for t in types}
+        self.examples: dict[str, dict[str, list[dict[str, Any]]]] = {t: {"fp": [], "fn": []} for t in types}
+        self.either: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def add(self, predicted: set[str], expected: set[str], either: set[str], example: dict[str, Any]) -> None:
+        """An input the verdict gave `predicted` and the truth `expected`; the types in
+        `either` are not scored (either answer is right), only counted. `example` stands for
+        the input among the mismatches."""
+        for ft in either:
+            self.either[ft]["fired" if ft in predicted else "not fired"] += 1
+        for ft in self.types:
+            if ft in either:
+                continue
+            key = ("tp" if ft in expected else "fp") if ft in predicted else ("fn" if ft in expected else None)
+            if key is None:
+                continue
+            self.counts[ft][key] += 1
+            if key != "tp" and len(self.examples[ft][key]) < EXAMPLES:
+                self.examples[ft][key].append(dict(example))
+
+    def per_type(self) -> dict[str, dict[str, Any]]:
+        return {ft: prf(c["tp"], c["fp"], c["fn"]) for ft, c in self.counts.items()}
+
+    def either_order(self) -> dict[str, dict[str, int]]:
+        return {ft: {"fired": c["fired"], "not fired": c["not fired"]} for ft, c in sorted(self.either.items())}
+
+    def mismatches(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        return {ft: ex for ft, ex in self.examples.items() if ex["fp"] or ex["fn"]}
+
+
 def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]) -> dict[str, Any]:
-    types = (*HARD_FRAUD_TYPES, SOFT_FRAUD_TYPE)
-    counts = {t: Counter() for t in types}
-    examples: dict[str, dict[str, list[dict[str, Any]]]] = {t: {"fp": [], "fn": []} for t in types}
+    by_type = TypeScores((*HARD_FRAUD_TYPES, SOFT_FRAUD_TYPE))
     confusion = {e: dict.fromkeys(ACTUAL_CLASSES, 0) for e in EXPECTED_CLASSES}
     soft: dict[str, Counter] = defaultdict(Counter)
     scores: dict[str, list[float]] = defaultdict(list)
     latencies: list[float] = []
-    either_order: dict[str, Counter] = defaultdict(Counter)
     accounted = wrong_error = 0
     for t in truth:
         pos = position(t)
@@ -109,26 +143,16 @@ def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]
         expected = set(t["hard"])
         if t.get("bot") and not expected:
             expected.add(SOFT_FRAUD_TYPE)
-        either = set(t.get("either") or ())
-        for ft in either:
-            either_order[ft]["fired" if ft in predicted else "not fired"] += 1
-        for ft in types:
-            if ft in either:
-                continue
-            key = ("tp" if ft in expected else "fp") if ft in predicted else ("fn" if ft in expected else None)
-            if key is None:
-                continue
-            counts[ft][key] += 1
-            if key != "tp" and len(examples[ft][key]) < EXAMPLES:
-                examples[ft][key].append({"i": t["i"], "click_id": t["click_id"], "population": t["population"],
-                                          "expected": t["hard"], "actual": sorted(predicted) if verdict else actual})
+        by_type.add(predicted, expected, set(t.get("either") or ()),
+                    {"i": t["i"], "click_id": t["click_id"], "population": t["population"], "expected": t["hard"],
+                     "actual": sorted(predicted) if verdict else actual})
         if not t["hard"] and verdict is not None:
             group = "bots" if t.get("bot") else "humans"
             for key in (group, "population:" + t["population"]):
                 soft[key][actual] += 1
                 if isinstance(verdict.get("score"), (int, float)):
                     scores[key].append(float(verdict["score"]))
-    per_type = {ft: prf(c["tp"], c["fp"], c["fn"]) for ft, c in counts.items()}
+    per_type = by_type.per_type()
     hard_exact = all(
         per_type[ft]["precision"] in (None, 1.0) and per_type[ft]["recall"] in (None, 1.0) for ft in HARD_FRAUD_TYPES
     )
@@ -138,7 +162,7 @@ def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]
         "hard_exact": hard_exact,
         "verdict_confusion": confusion,
         "accounted_share": accounted / len(truth) if truth else None,
-        "either_order": {ft: dict(c) for ft, c in sorted(either_order.items())},
+        "either_order": by_type.either_order(),
         "dead_letter_code_mismatches": wrong_error,
         "latency_ms": {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "n": len(latencies)},
         "soft": {
@@ -146,12 +170,25 @@ def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]
                 "mean_score": sum(scores[k]) / len(scores[k]) if scores[k] else None}
             for k, c in sorted(soft.items())
         },
-        "mismatches": {ft: ex for ft, ex in examples.items() if ex["fp"] or ex["fn"]},
+        "mismatches": by_type.mismatches(),
     }
 
 
-def _num(x: float | None, digits: int = 4) -> str:
+def number(x: float | None, digits: int = 4) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
+
+
+def confusion_table(confusion: dict[str, dict[str, int]], classes: tuple[str, ...]) -> Any:
+    """rich table of `verdict_confusion`: expected classes (rows) by actual `classes`."""
+    from rich.table import Table
+
+    table = Table(title="Verdict classes: expected (rows) vs actual")
+    table.add_column("expected")
+    for cls in classes:
+        table.add_column(cls, justify="right")
+    for exp, row in confusion.items():
+        table.add_row(exp, *(str(row[c]) for c in classes))
+    return table
 
 
 def render(report: dict[str, Any]) -> list[Any]:
@@ -163,24 +200,19 @@ def render(report: dict[str, Any]) -> list[Any]:
     for col in ("fraud type", "precision", "recall", "F1", "support", "FP", "FN"):
         per_type.add_column(col, justify="left" if col == "fraud type" else "right")
     for ft, m in report["per_type"].items():
-        per_type.add_row(ft, _num(m["precision"]), _num(m["recall"]), _num(m["f1"]), str(m["support"]),
+        per_type.add_row(ft, number(m["precision"]), number(m["recall"]), number(m["f1"]), str(m["support"]),
                          str(m["fp"]), str(m["fn"]))
-    confusion = Table(title="Verdict classes: expected (rows) vs actual")
-    confusion.add_column("expected")
-    for cls in ACTUAL_CLASSES:
-        confusion.add_column(cls, justify="right")
-    for exp, row in report["verdict_confusion"].items():
-        confusion.add_row(exp, *(str(row[c]) for c in ACTUAL_CLASSES))
+    confusion = confusion_table(report["verdict_confusion"], ACTUAL_CLASSES)
     soft = Table(title="Soft score on clicks with no hard hit")
     for col in ("group", "clicks", "clean", "suspicious", "fraud", "mean score"):
         soft.add_column(col, justify="left" if col == "group" else "right")
     for group, s in report["soft"].items():
         soft.add_row(group, str(s["n"]), f"{s['clean']:.1%}", f"{s['suspicious']:.1%}", f"{s['fraud']:.1%}",
-                     _num(s["mean_score"], 1))
+                     number(s["mean_score"], 1))
     lat = report["latency_ms"]
     summary = Text(
-        f"inputs {report['inputs']}   accounted {_num(report['accounted_share'])}   "
-        f"decision latency p50 {_num(lat['p50'], 1)} ms  p99 {_num(lat['p99'], 1)} ms   "
+        f"inputs {report['inputs']}   accounted {number(report['accounted_share'])}   "
+        f"decision latency p50 {number(lat['p50'], 1)} ms  p99 {number(lat['p99'], 1)} ms   "
         f"hard rules exact: {'yes' if report['hard_exact'] else 'NO'}"
     )
     out: list[Any] = [per_type, confusion, soft, summary]

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from fraudapp.models import HARD_FRAUD_TYPES
 from fraudapp.tooling.simulation import catalog
-from fraudapp.tooling.simulation.generator import DEFAULT_MIX, MixError, SimConfig, allocate, generate, parse_mix
+from fraudapp.tooling.simulation.generator import DEFAULT_MIX, SimConfig, generate, parse_mix
+from fraudapp.tooling.simulation.mix import MixError, allocate
 from fraudapp.tooling.simulation.populations import MALFORMED_KINDS, POPULATIONS
 from fraudapp.tooling.simulation.truth import Expected, Rules, is_crawler, reference_labels
 from fraudapp.validate import Rejection, parse_click

@@ -18,7 +18,7 @@ from eth_utils import is_checksum_address
 from fraudapp.models import TX_FRAUD_TYPES, BlacklistEntry, TxFeatures
 from fraudapp.settings import Settings
 from fraudapp.tooling.evaluation import index_outputs
-from fraudapp.tooling.simulation.generator import MixError, allocate
+from fraudapp.tooling.simulation.mix import MixError, allocate
 from fraudapp.tooling.simulation.transactions.evaluation import evaluate_transactions, largest_inversion
 from fraudapp.tooling.simulation.transactions.generator import (
     DEFAULT_TX_MIX,

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
 from fraudapp.tooling.simulation import catalog
+from fraudapp.tooling.simulation.mix import allocate, parse_shares
 from fraudapp.tooling.simulation.populations import HUMAN_POPULATIONS, POPULATIONS, Context, Planned
+from fraudapp.tooling.simulation.traffic import GeneratedTraffic, Input
 from fraudapp.tooling.simulation.truth import Rules, check_lateness, reference_labels
 
 DEFAULT_MIX: dict[str, float] = {
@@ -33,39 +35,10 @@ DEFAULT_MIX: dict[str, float] = {
 }
 
 
-class MixError(ValueError):
-    """A --mix that names an unknown population or has no positive share."""
-
-
 def parse_mix(text: str | None) -> dict[str, float]:
     """'humans=0.7,click_spam=0.05' -> shares normalised to 1 (missing populations: 0).
     Empty or None -> DEFAULT_MIX."""
-    if not text:
-        return dict(DEFAULT_MIX)
-    mix: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, value = part.strip().partition("=")
-        if not sep or name not in POPULATIONS:
-            raise MixError(f"bad mix entry {part.strip()!r}: use NAME=SHARE with NAME one of {', '.join(POPULATIONS)}")
-        try:
-            mix[name] = float(value)
-        except ValueError:
-            raise MixError(f"bad share in {part.strip()!r}") from None
-        if mix[name] < 0:
-            raise MixError(f"negative share in {part.strip()!r}")
-    total = sum(mix.values())
-    if total <= 0:
-        raise MixError("the mix has no positive share")
-    return {k: v / total for k, v in mix.items() if v > 0}
-
-
-def allocate(count: int, mix: dict[str, float]) -> dict[str, int]:
-    """Clicks per population, summing exactly to `count` (largest remainder)."""
-    exact = {k: count * v for k, v in mix.items()}
-    counts = {k: int(v) for k, v in exact.items()}
-    for k in sorted(exact, key=lambda k: (counts[k] - exact[k], k))[: count - sum(counts.values())]:
-        counts[k] += 1
-    return counts
+    return parse_shares(text, POPULATIONS, DEFAULT_MIX)
 
 
 @dataclass(frozen=True)
@@ -84,29 +57,17 @@ class SimConfig:
         return self.run or f"{self.seed}x{int(self.start_ts) % 1_000_000:06d}"
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
-    index: int
-    key: bytes | None
-    value: bytes
-    emit: float  # seconds after the start at which it is sent
-
-
 @dataclass
-class Traffic:
+class Traffic(GeneratedTraffic):
     config: SimConfig
-    inputs: list[Input]
-    truth: list[dict[str, Any]]
-    entries: list[dict[str, Any]]  # blacklist updates, published before any input
     probe_ip: str  # blacklisted (last entry): the runner's probe clicks come from it
-    run: str
 
-    def truth_lines(self) -> bytes:
-        return b"".join(orjson.dumps(t) + b"\n" for t in self.truth)
+    probe_proves: ClassVar[str] = "ip_blacklist"
 
-    def input_lines(self) -> bytes:
-        """The inputs as JSON lines (replay's format); a value is one line as produced."""
-        return b"".join(i.value + b"\n" for i in self.inputs)
+    def probe(self, k: int) -> tuple[bytes | None, bytes]:
+        probe_id = f"probe-{self.run}-{k}"
+        click = {"click_id": probe_id, "ts": self.config.start_ts, "device_id": probe_id, "ip": self.probe_ip}
+        return probe_id.encode(), orjson.dumps(click)
 
 
 def _probe_entry(ctx: Context) -> str:
@@ -182,4 +143,4 @@ def generate(cfg: SimConfig) -> Traffic:
             "either": labels[i].either,
             "error": p.error,
         })
-    return Traffic(cfg, inputs, truth, ctx.entries, probe_ip, ctx.run)
+    return Traffic(inputs=inputs, truth=truth, entries=ctx.entries, run=ctx.run, config=cfg, probe_ip=probe_ip)

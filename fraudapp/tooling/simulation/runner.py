@@ -1,13 +1,19 @@
-"""Run generated traffic against a live detector: blacklist first, probe, then the clicks.
+"""Run generated traffic of either stream against a live detector: blacklist first, probe,
+then the inputs.
 
-1. Publish the run's blacklist entries to `blacklist-updates`; the probe address is last.
-2. Send probe clicks from the probe address until one is judged `ip_blacklist`: the worker
-   that judged it has applied every entry (one partition, applied in order). Then wait the
-   contract's 1 s for other workers. Probes are not part of the evaluated traffic.
+1. Publish the run's blacklist entries to `blacklist-updates`; the probe's entry is last.
+2. Send probe inputs (`GeneratedTraffic.probe`: clicks from the probe address, or transfers
+   to the probe wallet) until one is judged the fraud type that proves the entry applied
+   (`probe_proves`): the worker that judged it has applied every entry (one partition,
+   applied in order). Then wait the contract's 1 s for other workers. Probes are not part
+   of the evaluated traffic.
 3. Send the inputs in order, paced (or at full speed), never waiting for a verdict: real
-   producers do not (truth.py says which labels other devices' order may change).
+   producers do not (each stream's truth.py says which labels that order may change).
 4. Return the truth records of what was sent, each with its topic, partition, offset and
    produced_at (wall time of the send): `evaluate` joins on the position.
+
+`topics` is a `SimTopics` of either stream: for transfers `clicks` names the transactions
+topic (transactions/runner.py), so every Kafka helper of kafkaio.py serves both.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from typing import Any
 import orjson
 
 from fraudapp.kafkaconn import KafkaTarget
-from fraudapp.tooling.simulation.generator import Traffic
 from fraudapp.tooling.simulation.kafkaio import (
+    ProgressFn,
     SimTopics,
     SimulationError,
     VerdictWatcher,
@@ -29,15 +35,17 @@ from fraudapp.tooling.simulation.kafkaio import (
     produce_inputs,
     publish,
 )
+from fraudapp.tooling.simulation.traffic import GeneratedTraffic
 
 # CONTRACT §4: "A change reaches every worker within 1 s."
 BLACKLIST_PROPAGATION = 1.0
 StatusFn = Callable[[str], None]
 
 
-async def apply_blacklist(traffic: Traffic, producer: Any, watcher: VerdictWatcher, topics: SimTopics,
+async def apply_blacklist(traffic: GeneratedTraffic, producer: Any, watcher: VerdictWatcher, topics: SimTopics,
                           timeout: float, status: StatusFn | None = None) -> int:
-    """Publish the entries and wait until a probe click is judged ip_blacklist; returns probes sent."""
+    """Publish the entries and send probes until one is judged `traffic.probe_proves`;
+    returns probes sent."""
     await publish(producer, topics.blacklist,
                   ((e["value"].encode(), orjson.dumps(e)) for e in traffic.entries))
     if status:
@@ -45,15 +53,11 @@ async def apply_blacklist(traffic: Traffic, producer: Any, watcher: VerdictWatch
     deadline = time.monotonic() + timeout
     k = 0
     while True:
-        probe_id = f"probe-{traffic.run}-{k}"
-        # Stamped at the traffic's start, never "now": a probe must not move the detector's
-        # stream time ahead of the traffic (a partition's state is swept by event time, so
-        # a probe stamped now ahead of back-dated traffic would expire the traffic's windows).
-        click = {"click_id": probe_id, "ts": traffic.config.start_ts, "device_id": probe_id, "ip": traffic.probe_ip}
-        meta = await (await producer.send(topics.clicks, value=orjson.dumps(click), key=probe_id.encode()))
+        key, value = traffic.probe(k)
+        meta = await (await producer.send(topics.clicks, value=value, key=key))
         verdict = await watcher.wait((meta.topic, meta.partition, meta.offset), max(1.0, deadline - time.monotonic()))
         k += 1
-        if "ip_blacklist" in (verdict.get("fraud_types") or []):
+        if traffic.probe_proves in (verdict.get("fraud_types") or []):
             break
         if time.monotonic() > deadline:
             raise SimulationError(f"the detector did not apply the blacklist within {timeout:.0f} s")
@@ -63,13 +67,13 @@ async def apply_blacklist(traffic: Traffic, producer: Any, watcher: VerdictWatch
 
 
 async def run_traffic(
-    traffic: Traffic,
+    traffic: GeneratedTraffic,
     kafka: KafkaTarget,
     topics: SimTopics,
     *,
     rate: float,
     wait_timeout: float = 120.0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
     status: StatusFn | None = None,
     watcher: VerdictWatcher | None = None,
 ) -> list[dict[str, Any]]:

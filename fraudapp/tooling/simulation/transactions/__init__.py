@@ -1,5 +1,6 @@
 """Labeled simulated transfers (CONTRACT §2b-§4b): populations, an exact brute-force truth,
-the generator, the Kafka runner and the accuracy report of `--stream transactions`.
+the generator, the topics the shared runner (../runner.py) sends them to and the accuracy
+report of `--stream transactions`.
 
 Written from the contract alone: nothing here imports the worker's rules, state or stage
 (tests/unit/test_simulation_transactions.py checks it), so the truth is a second opinion.

@@ -25,19 +25,26 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from fraudapp.tooling.evaluation import Outcome, Position, actual_class, percentile, position, prf
+from fraudapp.tooling.evaluation import (
+    EXAMPLES,
+    Outcome,
+    Position,
+    TypeScores,
+    actual_class,
+    confusion_table,
+    number,
+    percentile,
+    position,
+)
 from fraudapp.tooling.simulation.transactions.truth import TX_TYPES
 
 EXPECTED = ("clean", "fraud", "clean_or_fraud", "rejected")
 ACTUAL = ("clean", "fraud", "rejected", "missing", "multiple")
-EXAMPLES = 5
 
 
 def evaluate_transactions(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]) -> dict[str, Any]:
-    counts: dict[str, Counter[str]] = {t: Counter() for t in TX_TYPES}
-    examples: dict[str, dict[str, list[dict[str, Any]]]] = {t: {"fp": [], "fn": []} for t in TX_TYPES}
+    by_type = TypeScores(TX_TYPES)
     confusion = {e: dict.fromkeys(ACTUAL, 0) for e in EXPECTED}
-    either_order: dict[str, Counter[str]] = defaultdict(Counter)
     populations: dict[str, Counter[str]] = defaultdict(Counter)
     dead = Counter({"malformed": 0, "dead_lettered": 0, "code_mismatches": 0, "judged_instead": 0, "missing": 0,
                     "multiple": 0, "valid_dead_lettered": 0})
@@ -68,22 +75,10 @@ def evaluate_transactions(truth: list[dict[str, Any]], outputs: dict[Position, l
         if verdict is not None and t.get("produced_at") is not None and verdict.get("detected_at") is not None:
             latencies.append((verdict["detected_at"] - t["produced_at"]) * 1000)
         predicted = set(verdict.get("fraud_types") or []) if verdict else set()
-        expected = set(t["hard"])
-        either = set(t.get("either") or ())
-        for ft in either:
-            either_order[ft]["fired" if ft in predicted else "not fired"] += 1
-        for ft in TX_TYPES:
-            if ft in either:
-                continue
-            key = ("tp" if ft in expected else "fp") if ft in predicted else ("fn" if ft in expected else None)
-            if key is None:
-                continue
-            counts[ft][key] += 1
-            if key != "tp" and len(examples[ft][key]) < EXAMPLES:
-                examples[ft][key].append({"i": t["i"], "tx_id": t["tx_id"], "population": t["population"],
-                                          "role": t.get("role"), "expected": t["hard"],
-                                          "actual": sorted(predicted) if verdict else actual})
-    per_type = {ft: prf(c["tp"], c["fp"], c["fn"]) for ft, c in counts.items()}
+        by_type.add(predicted, set(t["hard"]), set(t.get("either") or ()),
+                    {"i": t["i"], "tx_id": t["tx_id"], "population": t["population"], "role": t.get("role"),
+                     "expected": t["hard"], "actual": sorted(predicted) if verdict else actual})
+    per_type = by_type.per_type()
     exact = all(m["precision"] in (None, 1.0) and m["recall"] in (None, 1.0) for m in per_type.values())
     return {
         "stream": "transactions",
@@ -91,7 +86,7 @@ def evaluate_transactions(truth: list[dict[str, Any]], outputs: dict[Position, l
         "per_type": per_type,
         "exact": exact,
         "hard_exact": exact,  # the click report's name, for scripts reading either
-        "either_order": {ft: {"fired": c["fired"], "not fired": c["not fired"]} for ft, c in sorted(either_order.items())},
+        "either_order": by_type.either_order(),
         "verdict_confusion": confusion,
         "accounted_share": accounted / len(truth) if truth else None,
         "dead_letters": {**dead, "by_code": dict(sorted(by_code.items()))},
@@ -100,7 +95,7 @@ def evaluate_transactions(truth: list[dict[str, Any]], outputs: dict[Position, l
         "processing_order": processing_order(truth, outputs),
         "populations": {p: {"n": sum(c.values()), **{a: c[a] for a in ACTUAL if c[a]}}
                         for p, c in sorted(populations.items())},
-        "mismatches": {ft: ex for ft, ex in examples.items() if ex["fp"] or ex["fn"]},
+        "mismatches": by_type.mismatches(),
     }
 
 
@@ -130,10 +125,6 @@ def processing_order(truth: list[dict[str, Any]], outputs: dict[Position, list[O
     return {"largest_inversion": inversion, "taint_gap": gap, "within_gap": gap is None or inversion < gap}
 
 
-def _num(x: float | None, digits: int = 4) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
-
-
 def render_transactions(report: dict[str, Any]) -> list[Any]:
     """rich renderables: per-type table, confusion matrix, populations, dead letters, summary."""
     from rich.table import Table
@@ -144,14 +135,9 @@ def render_transactions(report: dict[str, Any]) -> list[Any]:
         per_type.add_column(col, justify="left" if col == "fraud type" else "right")
     for ft, m in report["per_type"].items():
         either = report["either_order"].get(ft, {})
-        per_type.add_row(ft, _num(m["precision"]), _num(m["recall"]), _num(m["f1"]), str(m["support"]), str(m["fp"]),
+        per_type.add_row(ft, number(m["precision"]), number(m["recall"]), number(m["f1"]), str(m["support"]), str(m["fp"]),
                          str(m["fn"]), str(either.get("fired", "")), str(either.get("not fired", "")))
-    confusion = Table(title="Verdict classes: expected (rows) vs actual")
-    confusion.add_column("expected")
-    for cls in ACTUAL:
-        confusion.add_column(cls, justify="right")
-    for exp, row in report["verdict_confusion"].items():
-        confusion.add_row(exp, *(str(row[c]) for c in ACTUAL))
+    confusion = confusion_table(report["verdict_confusion"], ACTUAL)
     populations = Table(title="Populations: answers")
     populations.add_column("population")
     for cls in ("transfers", *ACTUAL):
@@ -169,8 +155,8 @@ def render_transactions(report: dict[str, Any]) -> list[Any]:
     )
     lat = report["latency_ms"]
     summary = Text(
-        f"transfers {report['inputs']}   accounted {_num(report['accounted_share'])}   "
-        f"decision latency p50 {_num(lat['p50'], 1)} ms  p99 {_num(lat['p99'], 1)} ms   "
+        f"transfers {report['inputs']}   accounted {number(report['accounted_share'])}   "
+        f"decision latency p50 {number(lat['p50'], 1)} ms  p99 {number(lat['p99'], 1)} ms   "
         f"rules exact: {'yes' if report['exact'] else 'NO'}"
     )
     order = report["processing_order"]

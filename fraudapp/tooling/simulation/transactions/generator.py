@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
-from fraudapp.tooling.simulation.generator import Input, MixError, allocate
+from fraudapp.tooling.simulation.mix import allocate, parse_shares
+from fraudapp.tooling.simulation.traffic import GeneratedTraffic, Input
 from fraudapp.tooling.simulation.transactions.populations import TX_POPULATIONS, PlannedTx, TxContext
 from fraudapp.tooling.simulation.transactions.truth import (
     Transfer,
@@ -28,6 +29,7 @@ from fraudapp.tooling.simulation.transactions.truth import (
     check_lateness,
     reference_labels,
 )
+from fraudapp.tooling.simulation.transactions.wallets import evm_address
 
 DEFAULT_TX_MIX: dict[str, float] = {
     "ordinary": 0.50,
@@ -60,23 +62,7 @@ def auto_taint_gap(count: int, paced: bool) -> int:
 def parse_tx_mix(text: str | None) -> dict[str, float]:
     """'ordinary=0.7,drainers=0.1' -> shares normalised to 1 (missing populations: 0).
     Empty or None -> DEFAULT_TX_MIX."""
-    if not text:
-        return dict(DEFAULT_TX_MIX)
-    mix: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, value = part.strip().partition("=")
-        if not sep or name not in TX_POPULATIONS:
-            raise MixError(f"bad mix entry {part.strip()!r}: use NAME=SHARE with NAME one of {', '.join(TX_POPULATIONS)}")
-        try:
-            mix[name] = float(value)
-        except ValueError:
-            raise MixError(f"bad share in {part.strip()!r}") from None
-        if mix[name] < 0:
-            raise MixError(f"negative share in {part.strip()!r}")
-    total = sum(mix.values())
-    if total <= 0:
-        raise MixError("the mix has no positive share")
-    return {k: v / total for k, v in mix.items() if v > 0}
+    return parse_shares(text, TX_POPULATIONS, DEFAULT_TX_MIX)
 
 
 @dataclass(frozen=True)
@@ -97,20 +83,19 @@ class TxConfig:
 
 
 @dataclass
-class TxTraffic:
+class TxTraffic(GeneratedTraffic):
     config: TxConfig
-    inputs: list[Input]
-    truth: list[dict[str, Any]]
-    entries: list[dict[str, Any]]  # blacklist updates (kind wallet), published before any input
-    probe_wallet: str  # blacklisted (last entry): the runner's probe transfers go to it
-    run: str
+    probe_wallet: str  # blacklisted (last entry, kind wallet): the runner's probe transfers go to it
 
-    def truth_lines(self) -> bytes:
-        return b"".join(orjson.dumps(t) + b"\n" for t in self.truth)
+    probe_proves: ClassVar[str] = "scam_wallet"
 
-    def input_lines(self) -> bytes:
-        """The inputs as JSON lines, one a line as produced (`fraudapp replay`'s format)."""
-        return b"".join(i.value + b"\n" for i in self.inputs)
+    def probe(self, k: int) -> tuple[bytes | None, bytes]:
+        # A zero transfer from a wallet of its own to the probe wallet: each probe comes from
+        # a wallet no input uses and moves nothing (amount 0 taints nobody).
+        sender = evm_address(self.run, "probe_sender", k)
+        body = {"tx_id": f"probe-{self.run}-{k}", "ts": self.config.start_ts, "from": sender,
+                "to": self.probe_wallet, "amount": 0, "asset": "ETH"}
+        return sender.encode(), orjson.dumps(body)
 
 
 def _body(p: PlannedTx, tx_id: str, ts: float) -> dict[str, Any]:
@@ -182,4 +167,4 @@ def generate_transactions(cfg: TxConfig) -> TxTraffic:
             "rekeyed": i in rekeyed,  # keyed otherwise: judged after a re-keying hop
             "taint_gap": cfg.taint_gap,  # the margin `either` was decided with (evaluate checks it)
         })
-    return TxTraffic(cfg, inputs, truth, ctx.entries, probe_wallet, ctx.run)
+    return TxTraffic(inputs=inputs, truth=truth, entries=ctx.entries, run=ctx.run, config=cfg, probe_wallet=probe_wallet)
