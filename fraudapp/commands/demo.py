@@ -71,21 +71,18 @@ class Worker:
         stop_process_group(self.proc, timeout=timeout)
 
 
-async def _traffic(traffic: Any, kafka: KafkaTarget, settings: Settings, rate: float, quiet: bool) -> list[dict]:
-    from fraudapp.tooling.simulation.display import LiveProgress
-    from fraudapp.tooling.simulation.kafkaio import SimTopics, VerdictWatcher, ensure_topics
-    from fraudapp.tooling.simulation.runner import run_traffic
+STREAMS = ("clicks", "transactions", "both")
 
-    topics = SimTopics.from_settings(settings)
-    await ensure_topics(kafka, topics, settings.partitions, settings.replication_factor)
-    watcher = VerdictWatcher(kafka, topics.verdicts)
-    try:
-        await watcher.start(timeout=60)
-        with LiveProgress("demo", watcher, enabled=not quiet) as live:
-            return await run_traffic(traffic, kafka, topics, rate=rate, progress=live.update,
-                                     status=live.status, watcher=watcher)
-    finally:
-        await watcher.stop()
+
+async def _streams(runs: list[tuple[Any, Any, float, str]], kafka: KafkaTarget, settings: Settings,
+                   quiet: bool) -> list[list[dict]]:  # fmt: skip
+    """Send each stream's traffic at once (its own pacing); the first one shows progress."""
+    from fraudapp.commands.simulate import send
+
+    return list(await asyncio.gather(*(
+        send(traffic, kafka, topics, settings, rate, 120.0, quiet or i > 0, label)
+        for i, (traffic, topics, rate, label) in enumerate(runs)
+    )))
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -95,6 +92,10 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 @click.command()
 @click.option("--duration", type=click.FloatRange(1), default=60.0, show_default=True, help="Seconds of traffic.")
 @click.option("--rate", type=click.FloatRange(1), default=200.0, show_default=True, help="Clicks per second.")
+@click.option("--stream", type=click.Choice(STREAMS), default="clicks", show_default=True,
+              help="What to simulate: clicks, crypto transfers, or both at once.")
+@click.option("--tx-rate", type=click.FloatRange(1), default=100.0, show_default=True,
+              help="Transfers per second (--stream transactions or both).")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--mix", default=None, help="Population shares (see `fraudapp simulate --help`).")
 @click.option("--broker", default=None, help="Use this Kafka instead of starting a local one.")
@@ -102,16 +103,18 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 @click.option("--web-port", type=int, default=6066, show_default=True, help="Worker HTTP port (dashboard).")
 @click.option("--keep-files", is_flag=True, help="Keep the demo's temp dir (logs, truth, report).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def command(duration: float, rate: float, seed: int, mix: str | None, broker: str | None, kafka_port: int | None,
-            web_port: int, keep_files: bool, quiet: bool) -> None:
+def command(duration: float, rate: float, stream: str, tx_rate: float, seed: int, mix: str | None, broker: str | None,
+            kafka_port: int | None, web_port: int, keep_files: bool, quiet: bool) -> None:
     """Run the whole thing locally: a Kafka broker, one detector worker, simulated traffic
-    for --duration seconds with a live summary, then the accuracy table. Everything it
-    started is stopped at the end, also on Ctrl-C."""
-    from fraudapp.commands.evaluate import load_outputs, print_report
-    from fraudapp.commands.simulate import build_traffic
+    (clicks, crypto transfers or both) for --duration seconds with a live summary, then the
+    accuracy table of each. Everything it started is stopped at the end, also on Ctrl-C."""
+    from fraudapp.commands.evaluate import load_outputs, print_report, print_rich
+    from fraudapp.commands.simulate import build_traffic, build_transactions
     from fraudapp.tooling.evaluation import evaluate, index_outputs
     from fraudapp.tooling.simulation.kafkaio import SimTopics, SimulationError, ensure_topics
     from fraudapp.tooling.simulation.runner import write_jsonl
+    from fraudapp.tooling.simulation.transactions.evaluation import evaluate_transactions, render_transactions
+    from fraudapp.tooling.simulation.transactions.runner import transaction_topics
 
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` cleans up like Ctrl-C does
     tmp = Path(tempfile.mkdtemp(prefix="fraudapp-demo-"))
@@ -141,19 +144,31 @@ def command(duration: float, rate: float, seed: int, mix: str | None, broker: st
         kafka = settings.kafka_client_options()
         # The public topics exist before the worker subscribes: a worker that starts on a
         # fresh broker without them ignores the missing ones until its next metadata refresh.
+        click_topics, tx_topics = SimTopics.from_settings(settings), transaction_topics(settings)
         with explain_connection_errors(kafka):
-            asyncio.run(ensure_topics(kafka, SimTopics.from_settings(settings), settings.partitions,
-                                      settings.replication_factor))
+            for topics in (click_topics, tx_topics):
+                asyncio.run(ensure_topics(kafka, topics, settings.partitions, settings.replication_factor))
         click.echo("starting a fraudapp worker ...")
         worker = Worker(env, tmp / "worker.log", web_port)
         worker.wait_healthy(120)
         click.echo(f"dashboard: http://127.0.0.1:{web_port}/dashboard   (admin token for this demo: {token})")
-        traffic = build_traffic(None, duration, rate, seed, mix, None, None, settings)
-        truth = asyncio.run(_traffic(traffic, kafka, settings, rate, quiet))
-        write_jsonl(str(tmp / "truth.jsonl"), truth)
+        runs = []
+        if stream in ("clicks", "both"):
+            runs.append((build_traffic(None, duration, rate, seed, mix if stream == "clicks" else None, None, None,
+                                       settings), click_topics, rate, "clicks"))
+        if stream in ("transactions", "both"):
+            runs.append((build_transactions(None, duration, tx_rate, seed, mix if stream == "transactions" else None,
+                                            None, None, None, settings), tx_topics, tx_rate, "transfers"))
+        truths = asyncio.run(_streams(runs, kafka, settings, quiet))
         click.echo("traffic done; evaluating ...")
-        verdicts, dead = load_outputs(truth, kafka, SimTopics.from_settings(settings), 60, quiet)
-        print_report(evaluate(truth, index_outputs(verdicts, dead)))
+        for (_, topics, _, label), truth in zip(runs, truths, strict=True):
+            write_jsonl(str(tmp / f"truth-{label}.jsonl"), truth)
+            verdicts, dead = load_outputs(truth, kafka, topics, 60, quiet)
+            click.echo(f"\n== {label}")
+            if label == "transfers":
+                print_rich(render_transactions(evaluate_transactions(truth, index_outputs(verdicts, dead))))
+            else:
+                print_report(evaluate(truth, index_outputs(verdicts, dead)))
     except (SimulationError, KafkaUnreachable) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:

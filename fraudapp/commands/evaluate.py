@@ -52,10 +52,10 @@ def dump_verdicts(path: str, truth: list[dict[str, Any]], verdicts: list[dict[st
 def print_report(report: dict[str, Any]) -> None:
     from fraudapp.tooling.evaluation import render
 
-    _print(render(report))
+    print_rich(render(report))
 
 
-def _print(items: list[Any]) -> None:
+def print_rich(items: list[Any]) -> None:
     from rich.console import Console
 
     console = Console()
@@ -115,7 +115,7 @@ def command(truth_path: str, broker: str | None, timeout: float, json_path: str 
         from fraudapp.tooling.simulation.transactions.evaluation import evaluate_transactions, render_transactions
 
         report = evaluate_transactions(truth, index_outputs(verdicts, dead))
-        _print(render_transactions(report))
+        print_rich(render_transactions(report))
     else:
         report = evaluate(truth, index_outputs(verdicts, dead))
         print_report(report)

@@ -1,5 +1,5 @@
-"""`fraudapp demo` end to end (short): worker up, dashboard address, traffic, accuracy table,
-and nothing left running afterwards."""
+"""`fraudapp demo --stream both` end to end (short): worker up, dashboard address, clicks and
+crypto transfers at once, an accuracy table for each, and nothing left running afterwards."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def test_demo_runs_and_cleans_up(fraud_cluster, tmp_path: Path) -> None:
 
     env = fraud_cluster.env()
     proc = subprocess.run(
-        [FRAUDAPP, "demo", "--duration", "8", "--rate", "100", "--broker", fraud_cluster.broker_url,
-         "--web-port", str(free_port()), "--quiet"],
+        [FRAUDAPP, "demo", "--duration", "8", "--rate", "100", "--stream", "both", "--tx-rate", "50",
+         "--broker", fraud_cluster.broker_url, "--web-port", str(free_port()), "--quiet"],
         env=env, capture_output=True, text=True, timeout=240, check=False,
     )
     out = proc.stdout + proc.stderr
@@ -45,5 +45,7 @@ def test_demo_runs_and_cleans_up(fraud_cluster, tmp_path: Path) -> None:
     assert "dashboard: http://127.0.0.1:" in out
     assert "Per fraud type" in out
     assert "hard rules exact: yes" in out
+    assert "Per transaction fraud type" in out  # both streams, judged by the one worker
+    assert out.count("rules exact: yes") == 2, out  # the click report's and the transactions'
     assert "stopped the worker" in out
     assert processes_with(fraud_cluster.app_id) == []
