@@ -77,18 +77,30 @@ class TopicTap(mode.Service):
         self.records = 0
         super().__init__(**kwargs)
 
-    async def on_start(self) -> None:
-        # Subscribed with no group, aiokafka assigns every partition of the topics itself
-        # and follows metadata (a topic created later, partitions added).
-        self.consumer = AIOKafkaConsumer(
-            *self.topics,
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="latest",
-            **self.settings.kafka_client_options(),
-        )
-        await self.consumer.start()
+    async def _connect(self) -> None:
+        """Start the consumer; on a broker error (a topic whose metadata comes and goes while
+        a broker fails over, a broker away) try again a second later. The tap starts in its
+        own task, never in the worker's start, so that it cannot stop the worker."""
+        while not self.should_stop:
+            # Subscribed with no group, aiokafka assigns every partition of the topics itself
+            # and follows metadata (a topic created later, partitions added).
+            consumer = AIOKafkaConsumer(
+                *self.topics,
+                group_id=None,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+                auto_offset_reset="latest",
+                **self.settings.kafka_client_options(),
+            )
+            try:
+                await consumer.start()
+            except (KafkaError, OSError) as exc:
+                log.warning("tap of %s not started: %s: %s; retrying", ", ".join(self.topics), type(exc).__name__, exc)
+                await consumer.stop()
+                await self.sleep(1.0)
+                continue
+            self.consumer = consumer
+            return
 
     async def on_stop(self) -> None:
         if self.consumer is not None:
@@ -112,6 +124,7 @@ class TopicTap(mode.Service):
 
     @mode.Service.task
     async def _run(self) -> None:
+        await self._connect()
         while not self.should_stop:
             try:
                 assert self.consumer is not None

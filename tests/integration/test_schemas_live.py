@@ -93,7 +93,8 @@ def test_real_records_match_the_schemas_and_the_worker_serves_them(fraud_cluster
     status, _, body = http(worker, "GET", "/schemas")
     listed = {e["name"]: e["topic"] for e in orjson.loads(body)["schemas"]}
     assert status == 200 and listed["verdict"] == fraud_cluster.topic("verdicts")
-    status, ctype, body = http(worker, "GET", "/schemas/transaction")
+    assert listed["transaction-verdict"] == fraud_cluster.topic("transaction-verdicts")
+    status, ctype, body = http(worker, "GET", "/schemas/transactions")  # the topic's name, not a schema's
     assert status == 404 and ctype.startswith("application/json") and orjson.loads(body)["error"]
 
     # A blacklist update through the admin route (the publisher may need a moment), and a bad one.
