@@ -83,8 +83,10 @@ def print_rich(items: list[Any]) -> None:
 def command(truth_path: str, broker: str | None, timeout: float, json_path: str | None, plots_dir: str | None,
             dump_path: str | None, strict: bool, stream: str, quiet: bool) -> None:
     """Accuracy of the detector on simulated traffic: per fraud type precision / recall /
-    F1, verdict confusion, accounted share, decision latency; for transactions also the
-    order-dependent labels apart and the dead-letter accounting."""
+    F1, verdict confusion, accounted share, decision latency; for clicks also each
+    population's shares judged fraud / suspicious / clean (humans and frauds marked; in
+    --json under `populations`); for transactions also the order-dependent labels apart
+    and the dead-letter accounting."""
     from fraudapp.tooling.evaluation import evaluate, index_outputs
     from fraudapp.tooling.simulation.runner import read_jsonl
 

@@ -13,7 +13,15 @@ import click
 
 from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
 from fraudapp.settings import Settings
-from fraudapp.tooling.simulation.generator import DEFAULT_MIX, SimConfig, Traffic, generate, parse_mix
+from fraudapp.tooling.simulation.generator import (
+    DEFAULT_MIX,
+    EXTENDED_SHARE,
+    ISSUE19_POPULATIONS,
+    SimConfig,
+    Traffic,
+    generate,
+    parse_mix,
+)
 from fraudapp.tooling.simulation.kafkaio import SimTopics, SimulationError, VerdictWatcher, ensure_topics
 from fraudapp.tooling.simulation.mix import MixError
 from fraudapp.tooling.simulation.traffic import GeneratedTraffic
@@ -105,8 +113,9 @@ async def send(traffic: GeneratedTraffic, kafka: KafkaTarget, topics: SimTopics,
               help="Inputs per second; 0 = as fast as possible. Default: 1000 clicks/s, 100 transfers/s.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed (and options) -> same traffic.")
 @click.option("--mix", default=None, metavar="NAME=SHARE,...",
-              help="Population shares, e.g. humans=0.7,click_spam=0.1. Default: "
-              + ",".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items())
+              help="Population shares, e.g. humans=0.7,click_spam=0.1, or a preset: `default` or `extended` "
+              "(the default plus " + ", ".join(ISSUE19_POPULATIONS) + f" at {EXTENDED_SHARE:g} each, renormalised). "
+              "Default: " + ",".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items())
               + "; with --stream transactions: " + ",".join(f"{k}={v:g}" for k, v in DEFAULT_TX_MIX.items()))
 @click.option("--truth", "truth_path", default="truth.jsonl", show_default=True,
               type=click.Path(dir_okay=False), help="Where to write the truth (JSON lines).")

@@ -16,6 +16,14 @@ Metrics:
   suspicious / fraud / rejected / missing / multiple).
 * accounted_share: inputs with exactly one output (verdict or dead letter) / inputs.
 * latency_ms: detected_at - produced_at of each verdict, p50 / p99 (nearest rank).
+* populations: for every population of the truth, what the detector made of its inputs:
+  the shares judged fraud / suspicious / clean (of its judged inputs, i.e. those with
+  exactly one verdict: the three add up to 1), the share with a hard fraud type (`hard_type`), the mean
+  score, and the inputs not judged (rejected / missing / multiple). Each is marked `human`
+  (people, expected clean), `fraud` (bots and fraud patterns: the truth's `bot`) or
+  `invalid` (malformed inputs, expected rejected).
+* soft: the same verdict classes, for inputs with no hard hit only (how the soft score
+  alone treats humans and bots).
 """
 
 from __future__ import annotations
@@ -119,8 +127,62 @@ class TypeScores:
         return {ft: ex for ft, ex in self.examples.items() if ex["fp"] or ex["fn"]}
 
 
+JUDGED_CLASSES = ("fraud", "suspicious", "clean")
+POPULATION_KINDS = ("human", "fraud", "invalid")
+
+
+def population_kind(t: dict[str, Any]) -> str:
+    """`human`, `fraud` or `invalid`: what a truth record's population is."""
+    if t["expected"] == "rejected":
+        return "invalid"
+    return "fraud" if t.get("bot") else "human"
+
+
+class PopulationClasses:
+    """Per population: verdict classes of its inputs, fed one input at a time."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, Counter[str]] = defaultdict(Counter)
+        self.classes: dict[str, Counter[str]] = defaultdict(Counter)
+        self.hard: Counter[str] = Counter()
+        self.scores: dict[str, list[float]] = defaultdict(list)
+
+    def add(self, t: dict[str, Any], actual: str, verdict: dict[str, Any] | None) -> None:
+        pop = t["population"]
+        self.kinds[pop][population_kind(t)] += 1
+        self.classes[pop][actual] += 1
+        if verdict is not None:
+            self.hard[pop] += any(ft in HARD_FRAUD_TYPES for ft in verdict.get("fraud_types") or ())
+            if isinstance(verdict.get("score"), (int, float)):
+                self.scores[pop].append(float(verdict["score"]))
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        """{population: {kind, inputs, judged, fraud, suspicious, clean, hard_type, mean_score,
+        not_judged}}, humans first, then frauds, then invalid input; by name within each."""
+        out = {}
+        for pop in sorted(self.kinds, key=lambda p: (POPULATION_KINDS.index(self._kind(p)), p)):
+            c = self.classes[pop]
+            judged = sum(c[k] for k in JUDGED_CLASSES)
+            scores = self.scores[pop]
+            out[pop] = {
+                "kind": self._kind(pop),
+                "inputs": sum(c.values()),
+                "judged": judged,
+                **{k: c[k] / judged if judged else None for k in JUDGED_CLASSES},
+                "hard_type": self.hard[pop] / judged if judged else None,
+                "mean_score": sum(scores) / len(scores) if scores else None,
+                "not_judged": {k: c[k] for k in ACTUAL_CLASSES if k not in JUDGED_CLASSES},
+            }
+        return out
+
+    def _kind(self, pop: str) -> str:
+        # A population is its inputs' kind; the most common one, should it ever be mixed.
+        return self.kinds[pop].most_common(1)[0][0]
+
+
 def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]) -> dict[str, Any]:
     by_type = TypeScores((*HARD_FRAUD_TYPES, SOFT_FRAUD_TYPE))
+    populations = PopulationClasses()
     confusion = {e: dict.fromkeys(ACTUAL_CLASSES, 0) for e in EXPECTED_CLASSES}
     soft: dict[str, Counter] = defaultdict(Counter)
     scores: dict[str, list[float]] = defaultdict(list)
@@ -133,6 +195,7 @@ def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]
         confusion[t["expected"]][actual] += 1
         accounted += len(found) == 1
         verdict = found[0].body if actual in ("clean", "suspicious", "fraud") else None
+        populations.add(t, actual, verdict)
         if actual == "rejected" and t.get("error") and found[0].body.get("error") != t["error"]:
             wrong_error += 1
         if verdict is not None and t.get("produced_at") is not None and verdict.get("detected_at") is not None:
@@ -165,6 +228,7 @@ def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]
         "either_order": by_type.either_order(),
         "dead_letter_code_mismatches": wrong_error,
         "latency_ms": {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "n": len(latencies)},
+        "populations": populations.report(),
         "soft": {
             k: {"n": sum(c.values()), **{cls: c[cls] / sum(c.values()) for cls in ("clean", "suspicious", "fraud")},
                 "mean_score": sum(scores[k]) / len(scores[k]) if scores[k] else None}
@@ -210,13 +274,46 @@ def render(report: dict[str, Any]) -> list[Any]:
         soft.add_row(group, str(s["n"]), f"{s['clean']:.1%}", f"{s['suspicious']:.1%}", f"{s['fraud']:.1%}",
                      number(s["mean_score"], 1))
     lat = report["latency_ms"]
+    out_populations = population_table(report["populations"]) if "populations" in report else None
     summary = Text(
         f"inputs {report['inputs']}   accounted {number(report['accounted_share'])}   "
         f"decision latency p50 {number(lat['p50'], 1)} ms  p99 {number(lat['p99'], 1)} ms   "
         f"hard rules exact: {'yes' if report['hard_exact'] else 'NO'}"
     )
-    out: list[Any] = [per_type, confusion, soft, summary]
+    out: list[Any] = [per_type, confusion, *([out_populations] if out_populations else []), soft, summary]
     for ft, ex in report["mismatches"].items():
         if ft in HARD_FRAUD_TYPES:
             out.append(Text(f"{ft} mismatches (first {EXAMPLES}): {ex}", style="red"))
     return out
+
+
+def share(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1%}"
+
+
+KIND_TITLES = {"human": "humans → clean", "fraud": "frauds → fraud/susp.", "invalid": "invalid → rejected"}
+
+
+def population_table(populations: dict[str, dict[str, Any]]) -> Any:
+    """rich table of `populations` (fits 80 columns): each population's verdict classes, in
+    sections for humans, frauds and invalid input. `hard`: share with a hard fraud type;
+    `other`: inputs with no single verdict (rejected, missing or answered twice)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="Per population: verdict classes of judged inputs", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("population", "n", "fraud", "susp.", "clean", "hard", "score", "other"):
+        table.add_column(col, justify="left" if col == "population" else "right", no_wrap=col == "population")
+    kind = None
+    for pop, p in populations.items():
+        if p["kind"] != kind:
+            if kind is not None:
+                table.add_section()
+            kind = p["kind"]
+            table.add_row(KIND_TITLES.get(kind, kind), style="bold")
+        # red: most of a fraud population passed as clean, or most of a human one did not
+        wrong = None if p["clean"] is None or kind == "invalid" else (p["clean"] if kind == "fraud" else 1 - p["clean"])
+        table.add_row(pop, str(p["inputs"]), share(p["fraud"]), share(p["suspicious"]), share(p["clean"]),
+                      share(p["hard_type"]), number(p["mean_score"], 1), str(p["inputs"] - p["judged"]),
+                      style="red" if wrong is not None and wrong > 0.5 else None)
+    return table

@@ -162,3 +162,38 @@ def test_soft_groups_humans_and_bots() -> None:
                                                       ([1, 2, 3, 4], 99, 4)])
 def test_percentile_nearest_rank(values, p, expected) -> None:
     assert percentile(values, p) == expected
+
+
+def test_per_population_shares_add_up_to_one_and_kinds_are_marked() -> None:
+    truths = [
+        truth(0, [], population="office_nat"), truth(1, [], population="office_nat"),
+        truth(2, [], population="office_nat"), truth(3, ["click_spam"], population="office_nat"),
+        truth(4, [], bot=True, population="proxy_farm"), truth(5, [], bot=True, population="proxy_farm"),
+        truth(6, [], bot=True, population="proxy_farm"),
+        truth(7, [], error="not_json", population="malformed"),
+    ]
+    verdicts = [verdict(0, []), verdict(1, []), verdict(2, [], cls="suspicious"), verdict(3, ["click_spam"]),
+                verdict(4, ["low_human_score"]), verdict(5, [])]  # 6: no answer
+    pops = run(truths, verdicts, [dead(7, "not_json")])["populations"]
+    assert list(pops) == ["office_nat", "proxy_farm", "malformed"]  # humans, frauds, invalid input
+    office, proxy, bad = pops.values()
+    assert (office["kind"], proxy["kind"], bad["kind"]) == ("human", "fraud", "invalid")
+    assert (office["clean"], office["suspicious"], office["fraud"], office["hard_type"]) == (0.5, 0.25, 0.25, 0.25)
+    assert (proxy["judged"], proxy["fraud"], proxy["clean"], proxy["not_judged"]["missing"]) == (2, 0.5, 0.5, 1)
+    assert bad["judged"] == 0 and bad["clean"] is None and bad["not_judged"]["rejected"] == 1
+    for p in (office, proxy):
+        assert p["fraud"] + p["suspicious"] + p["clean"] == pytest.approx(1.0)
+
+
+def test_render_shows_the_population_table() -> None:
+    from rich.console import Console
+
+    from fraudapp.tooling.evaluation import render
+
+    report = run([truth(0, [], population="vpn_exit"), truth(1, [], bot=True, population="slow_bot")],
+                 [verdict(0, [], cls="suspicious", score=60), verdict(1, [])])
+    console = Console(record=True, width=200)
+    for item in render(report):
+        console.print(item)
+    text = console.export_text()
+    assert "Per population" in text and "vpn_exit" in text and "slow_bot" in text

@@ -98,7 +98,12 @@ def test_inputs_validate_as_the_truth_says(traffic) -> None:
 def test_every_hard_type_and_population_is_present(traffic) -> None:
     hard = Counter(ft for t in traffic.truth for ft in t["hard"])
     assert set(hard) == set(HARD_FRAUD_TYPES)
-    assert {t["population"] for t in traffic.truth} == set(POPULATIONS)
+    assert {t["population"] for t in traffic.truth} == set(DEFAULT_MIX)
+
+
+def test_the_extended_mix_has_every_population() -> None:
+    t = generate(SimConfig(count=3000, seed=7, mix=parse_mix("extended")))
+    assert {r["population"] for r in t.truth} == set(POPULATIONS)
 
 
 def test_catalog_user_agents_are_what_they_claim() -> None:

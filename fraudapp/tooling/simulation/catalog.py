@@ -60,6 +60,22 @@ RESIDENTIAL_BLOCKS: tuple[str, ...] = (
 )
 # Hosting blocks listed in tables/datacenter_ranges.txt (aws, digitalocean, hetzner).
 DATACENTER_BLOCKS: tuple[str, ...] = ("3.64.0.0/12", "46.101.0.0/16", "104.131.0.0/16", "128.199.0.0/16")
+# Public addresses many people share (issue 19). All global unicast, none in
+# tables/datacenter_ranges.txt, RESIDENTIAL_BLOCKS or BLACKLIST_ZONE (tests check all three).
+# Business-ISP blocks: one address of one of them is an office's NAT.
+OFFICE_BLOCKS: tuple[str, ...] = ("62.96.0.0/16", "80.81.0.0/16", "193.30.0.0/16", "195.37.0.0/16")
+# Mobile carriers' public egress blocks, with the carrier's country: behind carrier-grade
+# NAT a phone leaves from some address of a small pool (one /24 of such a block), not from
+# 100.64.0.0/10 (the shared space inside the carrier, never seen on the internet).
+CARRIER_BLOCKS: dict[str, str] = {"172.56.0.0/16": "US", "174.205.0.0/16": "US", "92.40.0.0/16": "GB"}
+# Universities' own /16s, with their country.
+UNIVERSITY_BLOCKS: dict[str, str] = {"128.32.0.0/16": "US", "171.64.0.0/16": "US", "129.67.0.0/16": "GB",
+                                     "130.149.0.0/16": "DE"}
+# Where a VPN provider's exits are. Real exits are mostly rented servers, i.e. often in
+# hosting ranges a full datacenter list would name; these blocks are deliberately NOT in
+# tables/datacenter_ranges.txt, so that vpn_exit measures the shared-address effect alone
+# (a datacenter penalty would only add what the datacenter populations already show).
+VPN_EXIT_BLOCKS: tuple[str, ...] = ("146.70.0.0/16", "185.159.156.0/22")
 # The only place blacklisted sources live, and no other population ever uses it: entries
 # left by earlier runs can then never change the truth of a later one.
 BLACKLIST_ZONE = ipaddress.ip_network("185.220.96.0/19")
@@ -72,6 +88,19 @@ def random_ip(rng: random.Random, blocks: tuple[str, ...]) -> str:
     # Skip the network's first and last 256 addresses: never .0 / broadcast-like values.
     offset = rng.randrange(256, net.num_addresses - 256)
     return (net.network_address + offset).compressed
+
+
+def subnet_in(rng: random.Random, block: str, prefix: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A random /`prefix` inside `block`, never its first or last one."""
+    net = ipaddress.ip_network(block)
+    count = 2 ** (prefix - net.prefixlen)
+    k = rng.randrange(1, count - 1) if count > 2 else 0
+    return ipaddress.ip_network((net.network_address + k * 2 ** (net.max_prefixlen - prefix), prefix))
+
+
+def host_in(rng: random.Random, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """A host address of `net`: never its first or last address (.0 / .255 in a /24)."""
+    return (net.network_address + rng.randrange(1, net.num_addresses - 1)).compressed
 
 
 def landing_urls(site: str) -> list[str]:

@@ -8,6 +8,8 @@ and truth module's job, so populations stay simple and can be mixed freely.
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import itertools
 import random
 from collections.abc import Callable
@@ -16,8 +18,10 @@ from typing import Any
 
 from fraudapp.tooling.simulation import catalog
 
-# Bots that are not humans, for the "soft score on humans vs bots" report.
-HUMAN_POPULATIONS = frozenset({"humans", "late"})
+# People, expected clean (unless the truth's own hard rules fire); every other population
+# but malformed is a bot or a fraud pattern, expected fraud. The evaluation reports each
+# population apart, humans and frauds marked (the truth's `bot`).
+HUMAN_POPULATIONS = frozenset({"humans", "late", "office_nat", "carrier_cgnat", "university", "vpn_exit"})
 # The maximum delay of any out-of-order/late/replayed event: well inside the detector's
 # lateness (60 s), where CONTRACT §4 counting is exact (checked again by the truth).
 MAX_DELAY = 30.0
@@ -44,6 +48,10 @@ class Context:
     span: float  # seconds of event time the run covers
     entries: list[dict[str, Any]] = field(default_factory=list)  # blacklist updates to publish
     planned: list[Planned] = field(default_factory=list)  # everything planned so far
+    # A population's ongoing group (an office, a carrier's pool, a farm...): the generator
+    # may call a population again for clicks it dropped past the span, and the next devices
+    # then join the same group instead of starting a new one.
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     _ids: dict[str, int] = field(default_factory=dict)
 
     def new_id(self, prefix: str) -> str:
@@ -60,6 +68,15 @@ class Context:
 
     def start(self) -> float:
         return self.rng.uniform(0, self.span)
+
+    def member(self, population: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The population's current group, counting one more member: a new group from
+        `make()` (with "size": how many members it takes) once the current one is full."""
+        group = self.groups.get(population)
+        if group is None or group["members"] >= group["size"]:
+            group = self.groups[population] = {**make(), "members": 0}
+        group["members"] += 1
+        return group
 
 
 _ZIPF: dict[tuple[int, float], list[float]] = {}
@@ -79,7 +96,9 @@ def _fingerprint(rng: random.Random) -> str:
     return f"{rng.getrandbits(64):016x}"
 
 
-def _click(ctx: Context, dev: Device, *, session: str | None, url: str, mouse: dict[str, Any] | None) -> dict[str, Any]:
+def _click(ctx: Context, dev: Device, *, session: str | None, url: str, mouse: dict[str, Any] | None,
+           publisher: str | None = None) -> dict[str, Any]:
+    """A click's fields; `publisher`: the one a fraud works for (default: a skewed draw)."""
     campaign = ctx.zipf("cmp", 30)
     click: dict[str, Any] = {
         "click_id": None,
@@ -89,7 +108,7 @@ def _click(ctx: Context, dev: Device, *, session: str | None, url: str, mouse: d
         "session_id": session,
         "url": url,
         "campaign_id": campaign,
-        "publisher_id": ctx.zipf("pub", 50),
+        "publisher_id": publisher or ctx.zipf("pub", 50),
         "ad_id": f"ad-{campaign}-{ctx.rng.randrange(5)}",
         "user_agent": dev.user_agent,
         "fingerprint": dev.fingerprint,
@@ -284,6 +303,243 @@ def click_farm(ctx: Context, n: int) -> list[Planned]:
     return out
 
 
+# --- People behind shared public addresses (issue 19): expected clean. ---
+#
+# Written from how such networks behave, not from the detector: the question they answer is
+# what today's detector does with many honest people on few addresses.
+
+
+def _person(ctx: Context, prefix: str, ip: str, country: str, mobile_share: float,
+            browser_uas: tuple[str, ...] = catalog.BROWSER_UAS) -> Device:
+    """A person's own device: its own id and fingerprint; a phone (touch: no mouse) with
+    probability `mobile_share`, else a computer with a mouse."""
+    rng = ctx.rng
+    mobile = rng.random() < mobile_share
+    ua = rng.choice(catalog.MOBILE_UAS if mobile else browser_uas)
+    return Device(ctx.new_id(prefix), ip, ua, _fingerprint(rng), country, mobile)
+
+
+def _people(ctx: Context, n: int, pop: str, person: Callable[[], Device],
+            address: Callable[[Device], str] | None = None) -> list[Planned]:
+    """People browsing as `humans` do (one or two sessions each); `address(device)` is the
+    public address of each session when it changes between sessions (NAT pools)."""
+    out: list[Planned] = []
+    while len(out) < n:
+        dev = person()
+        for _ in range(ctx.rng.choice((1, 1, 2))):
+            session_dev = dataclasses.replace(dev, ip=address(dev)) if address else dev
+            out.extend(human_session(ctx, pop, session_dev))
+    return out
+
+
+def office_nat(ctx: Context, n: int) -> list[Planned]:
+    """An office: hundreds of workstations (150-400), each a person with a fingerprint of
+    its own and a real mouse, all leaving through the ONE public IPv4 address of the
+    office's NAT. A managed fleet runs one standard browser build, so most of them share
+    a User-Agent; their fingerprints still differ (fonts, screens, extensions)."""
+    rng = ctx.rng
+
+    def office() -> dict[str, Any]:
+        return {"size": rng.randint(150, 400), "ip": catalog.random_ip(rng, catalog.OFFICE_BLOCKS),
+                "country": rng.choice(catalog.COUNTRIES), "ua": rng.choice(catalog.BROWSER_UAS)}
+
+    def person() -> Device:
+        o = ctx.member("office_nat", office)
+        ua = o["ua"] if rng.random() < 0.8 else rng.choice(catalog.BROWSER_UAS)
+        return Device(ctx.new_id("off"), o["ip"], ua, _fingerprint(rng), o["country"])
+
+    return _people(ctx, n, "office_nat", person)
+
+
+def carrier_cgnat(ctx: Context, n: int) -> list[Planned]:
+    """Phones of one mobile carrier behind carrier-grade NAT: each connection leaves from
+    some address of the carrier's public pool (one /24 of its global unicast space), so
+    hundreds of people (300-1000 a pool) share each address, and one person's sessions
+    come from several. Mobile User-Agents, touch screens: no mouse."""
+    rng = ctx.rng
+
+    def pool() -> dict[str, Any]:
+        block = rng.choice(sorted(catalog.CARRIER_BLOCKS))
+        return {"size": rng.randint(300, 1000), "net": catalog.subnet_in(rng, block, 24),
+                "country": catalog.CARRIER_BLOCKS[block]}
+
+    def person() -> Device:
+        p = ctx.member("carrier_cgnat", pool)
+        return Device(ctx.new_id("cg"), catalog.host_in(rng, p["net"]), rng.choice(catalog.MOBILE_UAS),
+                      _fingerprint(rng), p["country"], mobile=True)
+
+    def address(dev: Device) -> str:
+        return catalog.host_in(rng, ipaddress.ip_network(dev.ip).supernet(new_prefix=24))
+
+    return _people(ctx, n, "carrier_cgnat", person, address)
+
+
+def university(ctx: Context, n: int) -> list[Planned]:
+    """A campus (1000-3000 people) on the university's /16: most devices have an address
+    of their own in it; the Wi-Fi NAT puts the rest (40 %) behind a few of its addresses.
+    Laptops and desktops with mice, and phones (45 %)."""
+    rng = ctx.rng
+
+    def campus() -> dict[str, Any]:
+        block = rng.choice(sorted(catalog.UNIVERSITY_BLOCKS))
+        net = ipaddress.ip_network(block)
+        return {"size": rng.randint(1000, 3000), "net": net, "country": catalog.UNIVERSITY_BLOCKS[block],
+                "wifi": [catalog.host_in(rng, net) for _ in range(rng.randint(2, 6))]}
+
+    def person() -> Device:
+        c = ctx.member("university", campus)
+        ip = rng.choice(c["wifi"]) if rng.random() < 0.4 else catalog.host_in(rng, c["net"])
+        return _person(ctx, "uni", ip, c["country"], 0.45)
+
+    return _people(ctx, n, "university", person)
+
+
+def vpn_exit(ctx: Context, n: int) -> list[Planned]:
+    """Subscribers of a popular VPN provider: people of every kind (200-600 per server
+    group) leaving through a handful (3-6) of exit addresses in one /24, each session
+    through one of them. The exits are global unicast and deliberately not in
+    tables/datacenter_ranges.txt, although real VPN exits often are in datacenter ranges:
+    the point is to measure the shared-address effect alone (see catalog.VPN_EXIT_BLOCKS).
+    The click's country is the exit's (a VPN moves people's apparent location)."""
+    rng = ctx.rng
+
+    def servers() -> dict[str, Any]:
+        net = catalog.subnet_in(rng, rng.choice(catalog.VPN_EXIT_BLOCKS), 24)
+        return {"size": rng.randint(200, 600), "country": rng.choice(catalog.COUNTRIES),
+                "exits": sorted({catalog.host_in(rng, net) for _ in range(rng.randint(3, 6))})}
+
+    def person() -> Device:
+        g = ctx.member("vpn_exit", servers)
+        return _person(ctx, "vpn", rng.choice(g["exits"]), g["country"], 0.35)
+
+    def address(dev: Device) -> str:
+        return rng.choice(ctx.groups["vpn_exit"]["exits"])
+
+    return _people(ctx, n, "vpn_exit", person, address)
+
+
+# --- Frauds built to pass per-device checks (issue 19): expected fraud. ---
+#
+# Each works for one publisher (the one paid for the clicks), as fraud does.
+
+
+def _publisher(ctx: Context) -> str:
+    return f"pub-{ctx.rng.randrange(50)}"
+
+
+def farm_rotating_ids(ctx: Context, n: int) -> list[Planned]:
+    """An automated phone farm that resets each phone's advertising id (and cookies) after
+    every click or two: a rack of 10-30 phones of one model (one User-Agent) on 2-3
+    lines. The id changes, the hardware does not: each phone keeps its fingerprint across
+    the ids it rotates through. A cycle (reset, open the ad, tap) takes 5-15 s; an id's
+    second tap comes 2-6 s after its first, so no id lives long. Touch: no mouse."""
+    rng = ctx.rng
+    out: list[Planned] = []
+    while len(out) < n:
+        lines = [catalog.random_ip(rng, catalog.RESIDENTIAL_BLOCKS) for _ in range(rng.randint(2, 3))]
+        ua, country, publisher = rng.choice(catalog.MOBILE_UAS), rng.choice(("IN", "BR")), _publisher(ctx)
+        urls = catalog.landing_urls(rng.choice(catalog.SITES))
+        for _ in range(rng.randint(10, 30)):
+            ip, fingerprint = rng.choice(lines), _fingerprint(rng)
+            t = rng.uniform(0, min(15.0, ctx.span))  # the farm runs all along the run
+            while t <= ctx.span and len(out) < n:
+                dev = Device(ctx.new_id("rot"), ip, ua, fingerprint, country, mobile=True)
+                session, at = ctx.new_id("s"), t
+                for _ in range(rng.choice((1, 1, 2))):
+                    if at > ctx.span:
+                        break
+                    out.append(Planned("farm_rotating_ids", at, _click(ctx, dev, session=session, url=rng.choice(urls),
+                                                                      mouse=None, publisher=publisher)))
+                    at += rng.uniform(2.0, 6.0)
+                t += rng.uniform(5.0, 15.0)
+    return out
+
+
+def proxy_farm(ctx: Context, n: int) -> list[Planned]:
+    """Bots on a residential proxy network: every visit comes from another home address
+    (a rotating pool: many different global addresses) with a fresh device id and cookies,
+    but from the same few (3-5) profiles of an anti-detect browser, so each profile's
+    fingerprint and User-Agent recur across the operation's 100-400 visits' device ids. The automation moves
+    the mouse in a straight line of even steps before clicking (Puppeteer's
+    `mouse.move(x, y, {steps})`: one step a frame)."""
+    rng = ctx.rng
+
+    def operation() -> dict[str, Any]:
+        return {"size": rng.randint(100, 400), "publisher": _publisher(ctx),
+                "profiles": [(rng.choice(catalog.BROWSER_UAS), _fingerprint(rng)) for _ in range(rng.randint(3, 5))],
+                "urls": catalog.landing_urls(rng.choice(catalog.SITES))}
+
+    out: list[Planned] = []
+    while len(out) < n:
+        op = ctx.member("proxy_farm", operation)  # a visit
+        ua, fingerprint = rng.choice(op["profiles"])
+        dev = Device(ctx.new_id("px"), catalog.random_ip(rng, catalog.RESIDENTIAL_BLOCKS), ua, fingerprint,
+                     rng.choice(catalog.COUNTRIES))
+        session, t = ctx.new_id("s"), ctx.start()
+        for _ in range(rng.choice((1, 1, 2))):
+            steps = rng.choice((10, 20, 25, 50))
+            mouse = {"moves": steps, "duration_ms": steps * rng.randint(15, 18), "straightness": 1.0}
+            out.append(Planned("proxy_farm", t, _click(ctx, dev, session=session, url=rng.choice(op["urls"]),
+                                                       mouse=mouse, publisher=op["publisher"])))
+            t += rng.uniform(1.0, 4.0)
+    return out
+
+
+def emulator_farm(ctx: Context, n: int) -> list[Planned]:
+    """Emulated devices replaying recorded human input: each emulator instance is a
+    distinct device (its own id and spoofed fingerprint) with a common desktop browser's
+    User-Agent and mouse paths taken from real people (varied moves, durations and
+    curvature: as good as a human's), paced like a person. But one farm runs 100-300
+    instances on a few servers, so many devices share its 2-4 addresses, and all of them
+    click for the farm's publisher."""
+    rng = ctx.rng
+
+    def farm() -> dict[str, Any]:
+        return {"size": rng.randint(100, 300), "publisher": _publisher(ctx), "country": rng.choice(catalog.COUNTRIES),
+                "ips": [catalog.random_ip(rng, catalog.RESIDENTIAL_BLOCKS) for _ in range(rng.randint(2, 4))]}
+
+    out: list[Planned] = []
+    while len(out) < n:
+        f = ctx.member("emulator_farm", farm)
+        dev = Device(ctx.new_id("emu"), rng.choice(f["ips"]), rng.choice(catalog.BROWSER_UAS), _fingerprint(rng),
+                     f["country"])
+        urls = catalog.landing_urls(rng.choice(catalog.SITES))
+        session, t = ctx.new_id("s"), ctx.start()
+        for _ in range(rng.randint(1, 3)):
+            out.append(Planned("emulator_farm", t, _click(ctx, dev, session=session, url=rng.choice(urls),
+                                                          mouse=human_mouse(rng), publisher=f["publisher"])))
+            t += 5.0 + min(rng.lognormvariate(2.5, 0.7), 120.0)
+    return out
+
+
+SLOW_BOT_PERIOD = 60.0  # seconds between two clicks of one slow_bot device
+SLOW_BOT_LAG = 0.25  # at most this much scheduling lag on each tick
+
+
+def slow_bot(ctx: Context, n: int) -> list[Planned]:
+    """A botnet of scripted HTTP clients on home machines: each device clicks once a minute
+    on a timer (plus a little scheduling lag) for as long as the run lasts, each from its
+    own home address, keeping its device id and cookie (one session). A script runs no
+    JavaScript: no fingerprint, no mouse telemetry. Half send no User-Agent at all, half a
+    copied browser's (no automation token). Over a short run each device clicks once or
+    not at all: what a minute-long timer looks like in a few seconds of traffic."""
+    rng = ctx.rng
+    out: list[Planned] = []
+    publisher = _publisher(ctx)
+    while len(out) < n:
+        ua = rng.choice(catalog.BROWSER_UAS) if rng.random() < 0.5 else None
+        dev = Device(ctx.new_id("slow"), catalog.random_ip(rng, catalog.RESIDENTIAL_BLOCKS), ua, None,
+                     rng.choice(catalog.COUNTRIES))
+        urls = catalog.landing_urls(rng.choice(catalog.SITES))
+        session = ctx.new_id("s")
+        t = rng.uniform(0, min(SLOW_BOT_PERIOD, ctx.span))
+        while t <= ctx.span and len(out) < n:
+            out.append(Planned("slow_bot", t, _click(ctx, dev, session=session, url=rng.choice(urls), mouse=None,
+                                                     publisher=publisher)))
+            t += SLOW_BOT_PERIOD + rng.uniform(0, SLOW_BOT_LAG)
+    return out
+
+
 def replay(ctx: Context, n: int) -> list[Planned]:
     """Resends of earlier clicks (same click_id): mostly the same bytes from the same device,
     sometimes from another device and address (a captured click replayed elsewhere)."""
@@ -364,6 +620,16 @@ POPULATIONS: dict[str, Callable[[Context, int], list[Planned]]] = {
     "crawlers": crawlers,
     "headless": headless,
     "click_farm": click_farm,
+    # issue 19, not in DEFAULT_MIX (see generator.EXTENDED_MIX): people behind shared
+    # addresses, and frauds that pass per-device checks
+    "office_nat": office_nat,
+    "carrier_cgnat": carrier_cgnat,
+    "university": university,
+    "vpn_exit": vpn_exit,
+    "farm_rotating_ids": farm_rotating_ids,
+    "proxy_farm": proxy_farm,
+    "emulator_farm": emulator_farm,
+    "slow_bot": slow_bot,
     "malformed": malformed,
     "replay": replay,  # last: it resends clicks the others planned
 }
