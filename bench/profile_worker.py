@@ -2,6 +2,7 @@
 
     python bench/profile_worker.py -n 20000            # verdicts/s + py-spy top frames
     python bench/profile_worker.py -n 20000 --no-profile
+    python bench/profile_worker.py -n 20000 --no-profile --shadow candidate.json   # a shadow run's cost
 
 Starts its own broker on free ports, produces `fraudapp.tooling.benchmark.traffic.generate(n)`,
 runs `faust -A fraudapp worker` (under `py-spy record` unless --no-profile) until every
@@ -24,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from fraudapp.tooling import localkafka
@@ -44,6 +46,8 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=100, help="py-spy samples/s")
     ap.add_argument("--top", type=int, default=45)
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--shadow", type=Path, default=None,
+                    help="a rule-set document to run in shadow while the backlog drains (its version must be >= 1)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fraudapp-prof-"))
     out = args.out or work
@@ -68,6 +72,10 @@ async def run(args: argparse.Namespace, bootstrap: str, work: Path, out: Path, b
         FRAUDAPP_WEB_PORT=str(free_port()),
     )
     await kafkaio.create_topics(bootstrap, ["clicks", "verdicts", "prof-clicks-by-click-id"], args.partitions)
+    if args.shadow is not None:  # on the rules topic before the worker starts: it applies it first thing
+        document = {**orjson.loads(args.shadow.read_bytes()), "name": "shadow"}
+        await kafkaio.create_topics(bootstrap, ["rules"], 1)
+        await kafkaio.produce(bootstrap, "rules", [(b"shadow", orjson.dumps(document))])
     await kafkaio.produce(bootstrap, "clicks", list(traffic.clicks))
     watcher = kafkaio.Watcher(bootstrap, "verdicts")
     stage1 = kafkaio.Watcher(bootstrap, "prof-clicks-by-click-id")  # marks the start of processing
