@@ -27,7 +27,7 @@ from fraudapp.blacklist_updates import parse_update
 from fraudapp.expiry import PartitionSweeper
 from fraudapp.models import Click, Features
 from fraudapp.pipeline import InFlight, session_key, unpack
-from fraudapp.rejects import reject, rekey, source_of
+from fraudapp.routing import reject, rekey, source_of
 from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
 from fraudapp.rules_stage import shadow_runs

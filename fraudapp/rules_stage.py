@@ -21,7 +21,7 @@ import orjson
 from fraudapp import metrics, tables
 from fraudapp.app import app, events, settings, topics
 from fraudapp.batching import EventT, Outbox
-from fraudapp.rejects import reject
+from fraudapp.routing import reject
 from fraudapp.ruleset import DEFAULT_NAME, SHADOW_NAME, parse_rule_set_record
 from fraudapp.shadow import ShadowBatch
 from fraudapp.validate import Rejection

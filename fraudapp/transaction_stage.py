@@ -28,7 +28,7 @@ from fraudapp.app import app, settings, topics
 from fraudapp.batching import EventT, Outbox, TableCache
 from fraudapp.expiry import PartitionSweeper
 from fraudapp.models import BlacklistEntry, Transaction, TxFeatures
-from fraudapp.rejects import reject, rekey, source_of
+from fraudapp.routing import reject, rekey, source_of
 from fraudapp.rules.wallet.engine import judge_transaction
 from fraudapp.stage import Stage
 from fraudapp.state.streamtime import MultiTopicStreamTime

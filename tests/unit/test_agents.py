@@ -17,7 +17,7 @@ from fraudapp import agents
 from fraudapp.app import app, settings
 from fraudapp.batching import Outbox
 from fraudapp.pipeline import InFlight, unpack
-from fraudapp.rejects import SOURCE_HEADER
+from fraudapp.routing import SOURCE_HEADER
 
 Sent = list[tuple[str, dict[str, Any]]]
 
