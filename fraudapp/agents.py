@@ -4,6 +4,7 @@
      │ bad input → clicks-dlq                                               └─▶ by_scope ──raise_alerts──▶ fraud-alerts  (alert_stage.py)
   blacklist-updates ──apply_blacklist_updates──▶ blacklist (global table, every worker)
   rules ──apply_rule_sets──▶ rule-sets (global table) + rules-audit; judge_clicks ──▶ rules-shadow  (rules_stage.py)
+  check_devices ──▶ clicks-by-entity ──count_entities──▶ reputation (global table, read by judge_clicks)  (reputation_stage.py)
 
 Each stage owns the state keyed like its input topic, adds its features to the in-flight
 record and forwards exactly one record per accepted input.
@@ -27,6 +28,7 @@ from fraudapp.blacklist_updates import parse_update
 from fraudapp.expiry import PartitionSweeper
 from fraudapp.models import Click, Features
 from fraudapp.pipeline import InFlight, session_key, unpack
+from fraudapp.reputation_stage import entity_items, reputation_of
 from fraudapp.routing import reject, rekey, source_of
 from fraudapp.rules.engine import judge
 from fraudapp.rules.score import load_datacenter_ranges
@@ -97,6 +99,9 @@ def check_device_clicks(partition: int, group: list[EventT], windows: TableCache
         newest_by_topic[msg.topic] = max(newest_by_topic.get(msg.topic, click.ts), click.ts)
         inflight = InFlight(click, source_of(event), time.time(), features)
         outbox.add_packed(topics.by_click_id, click.click_id.encode(), inflight.encode())
+        if s.reputation:
+            for key, item in entity_items(click):
+                outbox.add_packed(topics.by_entity, key, item)
     return newest_by_topic
 
 
@@ -242,6 +247,7 @@ def judge_click(inflight: InFlight, session_prior: int | None, judging: Judging,
         ip_entry=index.match_ip(click.ip, now),
         device_entry=index.match_device(click.device_id, now),
         ip_near_blacklisted=index.near_ip(click.ip, now),
+        reputation=reputation_of(click),
     )
     verdict = judge(click, features, judging.settings, now, datacenter=datacenter, rules=judging.hard_rules(),
                     rules_version=judging.version)

@@ -22,7 +22,8 @@ HARD_FRAUD_TYPES: tuple[str, ...] = (
     "bot_user_agent",
 )
 SOFT_FRAUD_TYPE = "low_human_score"
-FRAUD_TYPES: tuple[str, ...] = HARD_FRAUD_TYPES + (SOFT_FRAUD_TYPE,)
+FARM_FRAUD_TYPES: tuple[str, ...] = ("device_farm",)  # on the reputation table: not exact
+FRAUD_TYPES: tuple[str, ...] = HARD_FRAUD_TYPES + FARM_FRAUD_TYPES + (SOFT_FRAUD_TYPE,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,62 @@ class BlacklistEntry:
         return asdict(self)
 
 
+# --- Reputation (state/reputation.py): the value of the `reputation` table, per entity. ---
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    seconds: float
+    devices: int
+    clicks: int
+    user_agents: int
+    new_devices: int
+    top_publisher: str | None
+    top_publisher_devices: int
+
+    @property
+    def publisher_share(self) -> float:
+        return self.top_publisher_devices / self.devices if self.devices else 0.0
+
+    def to_row(self) -> list[Any]:
+        return [self.seconds, self.devices, self.clicks, self.user_agents, self.new_devices, self.top_publisher,
+                self.top_publisher_devices]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Window:
+        return cls(float(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), row[5], int(row[6]))
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    entity: str
+    t: float  # event time of the entity's newest click: the windows end there
+    windows: tuple[Window, ...]
+
+    def window(self, seconds: float) -> Window | None:
+        return next((w for w in self.windows if w.seconds == seconds), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": self.t, "w": [w.to_row() for w in self.windows]}
+
+    @classmethod
+    def from_json(cls, entity: str, value: dict[str, Any]) -> Summary:
+        return cls(entity, float(value["t"]), tuple(Window.from_row(row) for row in value["w"]))
+
+
+@dataclass(frozen=True, slots=True)
+class ClickReputation:
+    """The summaries of a click's entities that the reputation table holds (None: the
+    entity has not been seen with two devices, or its summary is older than `memory`)."""
+
+    ip: Summary | None = None
+    network: Summary | None = None
+    fingerprint: Summary | None = None
+
+    def __bool__(self) -> bool:
+        return self.ip is not None or self.network is not None or self.fingerprint is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Features:
     """The state snapshot the rules read, gathered along the pipeline for one click.
@@ -112,6 +169,7 @@ class Features:
     ip_entry: BlacklistEntry | None = None
     device_entry: BlacklistEntry | None = None
     ip_near_blacklisted: bool = False
+    reputation: ClickReputation = ClickReputation()  # the click's address, network and fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +177,11 @@ class Scores:
     ip: float | None
     fingerprint: float | None
     behaviour: float | None
+    network: float | None = None
 
     @property
     def score(self) -> float:
-        layers = [s for s in (self.ip, self.fingerprint, self.behaviour) if s is not None]
+        layers = [s for s in (self.ip, self.fingerprint, self.behaviour, self.network) if s is not None]
         # No layer at all says nothing about the click: treat it as neutral-human.
         return round(sum(layers) / len(layers), 1) if layers else 100.0
 

@@ -108,6 +108,14 @@ class Settings:
     lateness_seconds: float = _doc("how late (behind the newest event of its key) an event may be and still be counted exactly", default=60.0)
     score_clean_above: float = _doc("soft score above this is clean", default=70.0)
     score_suspicious_above: float = _doc("soft score above this (and not clean) is suspicious", default=40.0)
+    # Reputation and farms (issue 19; score.py, rules/device_farm.py, state/reputation.py)
+    reputation: bool = _doc("count clicks per address, network (/24, /64) and fingerprint in the reputation stage, for the network layer of the score and device_farm; off: neither", default=True)
+    reputation_windows: str = _doc("the horizons of reputation counts, seconds, comma-separated, shortest first: device_farm and the network layer read the first", default="600,3600")
+    reputation_max_devices: int = _doc("devices an entity remembers (the least recently seen go first): its device counts saturate there", default=1000)
+    farm_fingerprint_devices: int = _doc("device_farm: this many distinct devices with one fingerprint in the first reputation window", default=5)
+    farm_address_devices: int = _doc("device_farm: this many distinct devices on one address in the first reputation window, with the click's publisher the one most of them click for", default=8)
+    farm_network_devices: int = _doc("device_farm: as farm_address_devices, for one network (/24, /64)", default=20)
+    farm_publisher_share: float = _doc("device_farm: the share of an address's (network's) devices that must click for one publisher", default=0.9)
     datacenter_ranges_file: str = _doc("CIDR list (one per line) of hosting/datacenter ranges for the IP score layer; default `<repo>/tables/datacenter_ranges.txt`; `none` disables", default="")
     max_click_bytes: int = _doc("largest accepted click, bytes", default=65536)
     # Transactions (contract §4b)
@@ -168,6 +176,17 @@ class Settings:
         """`large_amount_limits` parsed once: asset -> absolute limit (the transaction stage
         reads it at start, so a malformed value stops the worker there)."""
         return _limits(self.large_amount_limits)
+
+    @cached_property
+    def reputation_horizons(self) -> tuple[float, ...]:
+        """`reputation_windows` parsed once, shortest first."""
+        try:
+            horizons = tuple(sorted(float(part) for part in self.reputation_windows.split(",") if part.strip()))
+        except ValueError:
+            horizons = ()
+        if not horizons or horizons[0] <= 0:
+            raise SettingsError(f"FRAUDAPP_REPUTATION_WINDOWS={self.reputation_windows!r} is not a list of seconds > 0")
+        return horizons
 
     @property
     def batch_linger(self) -> float:

@@ -28,6 +28,7 @@ from fraudapp.ruleset import (
     version_zero,
 )
 from fraudapp.state.blacklist_index import BlacklistIndex
+from fraudapp.state.reputation import ReputationIndex
 from fraudapp.state.taint import TaintIndex
 from fraudapp.validate import Rejection
 
@@ -55,6 +56,11 @@ session_url_clicks = _table(
 alert_windows = _table(
     "alert-windows",
     "'campaign:<id>' | 'publisher:<id>' -> open tumbling alert windows and closed ones",
+)
+entity_activity = _table(
+    "entity-activity",
+    "'ip:<address>' | 'net:<prefix>' | 'fp:<fingerprint>' -> its recent devices, user agents and clicks per minute "
+    "(the reputation stage; state/reputation.py)",
 )
 wallet_activity = _table(
     "wallet-activity",
@@ -178,6 +184,35 @@ class TaintTable(InMemoryGlobalTable):
 wallet_taint: TaintTable = _global_table(
     TaintTable, "wallet-taint",
     "'<wallet>@<transactions partition>' -> [[event time, hops, source wallet, tx_id], ...]: what tainted the wallet",
+)
+
+
+
+class ReputationTable(InMemoryGlobalTable):
+    """Entity summaries (state/reputation.py) on every worker, with an in-memory index kept
+    in step: written by the reputation stage's owner of the entity's partition, in its
+    transaction, once the entity has been seen with two devices."""
+
+    index: ReputationIndex
+
+    def __post_init__(self) -> None:
+        self.index = ReputationIndex()
+
+    def index_apply(self, key: Any, value: Any) -> None:
+        self.index.apply(key, value)
+
+    async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
+        await super().on_recovery_completed(active_tps, standby_tps)
+        index = ReputationIndex()
+        for key, value in self.items():
+            index.apply(key, value)
+        self.index = index
+
+
+reputation: ReputationTable = _global_table(
+    ReputationTable, "reputation",
+    "'ip:<address>' | 'net:<prefix>' | 'fp:<fingerprint>' -> {t: newest event time, w: per window [seconds, devices, "
+    "clicks, user agents, new devices, top publisher, its devices]}: what every judge reads",
 )
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ class Topics:
     by_click_id: faust.TopicT
     by_session: faust.TopicT
     alert_scopes: faust.TopicT
+    by_entity: faust.TopicT
     verdicts: faust.TopicT
     alerts: faust.TopicT
     blacklist_updates: faust.TopicT
@@ -62,6 +63,8 @@ def declare(app: faust.App, s: Settings) -> Topics:
         by_click_id=raw(internal + "clicks-by-click-id"),
         by_session=raw(internal + "clicks-by-session"),
         alert_scopes=raw(internal + "verdicts-by-scope"),
+        # What the reputation stage counts: one item per click and entity (state/reputation.py).
+        by_entity=raw(internal + "clicks-by-entity"),
         verdicts=raw(s.topic_verdicts),
         alerts=raw(s.topic_alerts),
         # One partition: adds and removes of an entry keep their order for every worker.

@@ -11,6 +11,7 @@ from fraudapp.rules import (
     bot_user_agent,
     click_spam,
     device_blacklist,
+    device_farm,
     duplicate_click,
     ip_blacklist,
     session_url_repeat,
@@ -26,8 +27,12 @@ HARD_RULES: tuple[Rule, ...] = (
     bot_user_agent.RULE,
 )
 
+# Rules on the reputation table (state/reputation.py): they follow the clicks with a lag,
+# so they are judged after the hard rules and never counted among the exact ones.
+FARM_RULES: tuple[Rule, ...] = (device_farm.RULE,)
+
 # A rule added to one list and not the other would silently change verdict order.
 if tuple(r.name for r in HARD_RULES) != HARD_FRAUD_TYPES:
     raise RuntimeError("fraudapp.rules.HARD_RULES is out of step with models.HARD_FRAUD_TYPES")
 
-__all__ = ["HARD_RULES", "Rule"]
+__all__ = ["FARM_RULES", "HARD_RULES", "Rule"]

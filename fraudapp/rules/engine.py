@@ -1,7 +1,8 @@
 """judge: the hard rules in order, then the soft score — one `Verdict` per click, no I/O.
 
 * Any hard hit -> `fraud`, `fraud_types` = the rules that fired, in `HARD_RULES` order
-  (= `models.HARD_FRAUD_TYPES`), one reason per hit.
+  (= `models.HARD_FRAUD_TYPES`), one reason per hit; then the farm rules (`FARM_RULES`:
+  device_farm), which read the click's reputation and so are not exact like the hard ones.
 * Otherwise by the soft score (rules/score.py): score > SCORE_CLEAN_ABOVE -> `clean`
   (no reasons); score > SCORE_SUSPICIOUS_ABOVE -> `suspicious` with one reason
   `{"rule": "score", ...}`; else `fraud` with fraud type `low_human_score` and its reason.
@@ -20,7 +21,7 @@ from fraudapp.models import (
     Verdict,
     VerdictClass,
 )
-from fraudapp.rules import HARD_RULES
+from fraudapp.rules import FARM_RULES, HARD_RULES
 from fraudapp.rules.base import Rule
 from fraudapp.rules.ivt import ivt_class
 from fraudapp.rules.score import DATACENTER_NOTE, DatacenterRanges, Notes, explain
@@ -36,7 +37,10 @@ def _fmt(value: float) -> str:
 def describe_layers(scores: Scores, notes: Notes) -> str:
     """'ip 10 (not a global address); fingerprint 100; behaviour n/a (no mouse telemetry)'"""
     parts = []
-    for layer, value in (("ip", scores.ip), ("fingerprint", scores.fingerprint), ("behaviour", scores.behaviour)):
+    for layer, value in (("ip", scores.ip), ("fingerprint", scores.fingerprint), ("behaviour", scores.behaviour),
+                         ("network", scores.network)):
+        if layer == "network" and value is None:
+            continue  # most clicks have no reputation: saying so on each would be noise
         text = f"{layer} {'n/a' if value is None else _fmt(value)}"
         if notes.get(layer):
             text += f" ({', '.join(notes[layer])})"
@@ -55,6 +59,8 @@ def judge(
     rules_version: int = 0,
 ) -> Verdict:
     hits = [hit for rule in rules if (hit := rule.apply(click, features, settings)) is not None]
+    if features.reputation:
+        hits += [hit for rule in FARM_RULES if (hit := rule.apply(click, features, settings)) is not None]
     scores, notes = explain(click, features, datacenter)
     score = scores.score
     verdict: VerdictClass
@@ -91,7 +97,8 @@ def judge(
         score=score,
         reasons=reasons,
         detected_at=now,
-        layers={"ip": scores.ip, "fingerprint": scores.fingerprint, "behaviour": scores.behaviour},
+        layers={"ip": scores.ip, "fingerprint": scores.fingerprint, "behaviour": scores.behaviour,
+                "network": scores.network},
         rules_version=rules_version,
         ivt=ivt_class(verdict, fraud_types, datacenter),
     )

@@ -1,4 +1,4 @@
-"""The soft score: how human a click looks, in three layers of 0..100 (higher = more human).
+"""The soft score: how human a click looks, in four layers of 0..100 (higher = more human).
 
 `score` (CONTRACT §4) is the mean of the layers that have data, rounded to 0.1
 (`models.Scores.score`; with no layer at all it is 100). Each layer starts at 100, loses
@@ -20,6 +20,10 @@ fingerprint layer — from the User-Agent and fingerprint fields (never None):
          playwright, python-requests, python-urllib, curl/, wget/, go-http-client,
          okhttp, scrapy). A score signal, not the `bot_user_agent` rule.
     -40  no fingerprint
+    -30  no fingerprint and no mouse telemetry from a desktop browser's User-Agent (by
+         ua-parser: no device family): no script ran on the page, which a person's
+         desktop browser does (phones and tablets send no mouse; a person who blocks
+         scripts looks like this too)
 
 behaviour layer — from `mouse`; None (left out of the mean) without mouse telemetry:
     moves == 0                     -> 5
@@ -36,6 +40,18 @@ behaviour layer — from `mouse`; None (left out of the mean) without mouse tele
     straight (s >= 0.98) or instant (< 100 ms) one scores 20. Touch devices should send no
     `mouse` object rather than zero moves.
 
+network layer - from the reputation of the click's address, network and fingerprint
+(state/reputation.py, the first window: 10 min by default); None (left out of the mean)
+when none of them has been seen with two devices:
+    -20  per other device with the click's fingerprint, at most -60 (device_farm fires at 5)
+    -60 x share   when at least 3 devices are on the click's address and a share >= 50 % of
+         them last clicked for one publisher, the click's (people behind one address click
+         for many publishers; a farm's devices for the one that pays it)
+    -30  at least 10 devices on the address, all with one User-Agent (a rack of one phone
+         model; an office's managed browser still leaves some people on others)
+    So a shared address whose people click as people do scores 100: the layer only lowers
+    the score of clicks that look like a farm's.
+
 Deterministic and free of I/O: `load_datacenter_ranges` is the only function that reads
 a file, and the caller passes its result in.
 """
@@ -47,8 +63,9 @@ from functools import lru_cache
 from os import PathLike
 
 import pytricia
+from ua_parser import parse_device
 
-from fraudapp.models import Click, Features, Mouse, Scores
+from fraudapp.models import Click, ClickReputation, Features, Mouse, Scores, Summary, Window
 
 AUTOMATION_TOKENS: tuple[str, ...] = (
     "headless",
@@ -72,8 +89,16 @@ IP_NEAR_BLACKLISTED = 40.0
 FP_NO_USER_AGENT = 80.0
 FP_AUTOMATION = 90.0
 FP_NO_FINGERPRINT = 40.0
+FP_NO_SCRIPT = 30.0
 BEHAVIOUR_NO_MOVES = 5.0
 BEHAVIOUR_FLOOR = 20.0
+NET_SHARED_FINGERPRINT = 20.0
+NET_SHARED_FINGERPRINT_MAX = 60.0
+NET_PUBLISHER_CONCENTRATION = 60.0
+NET_CONCENTRATION_MIN_DEVICES = 3
+NET_CONCENTRATION_MIN_SHARE = 0.5
+NET_ONE_USER_AGENT = 30.0
+NET_ONE_USER_AGENT_MIN_DEVICES = 10
 
 Notes = dict[str, list[str]]
 
@@ -160,6 +185,12 @@ def automation_token(user_agent: str) -> str | None:
     return next((t for t in AUTOMATION_TOKENS if t in low), None)
 
 
+@lru_cache(maxsize=65536)
+def is_desktop(user_agent: str) -> bool:
+    """No device family in ua-parser's signatures: a desktop browser, not a phone or tablet."""
+    return parse_device(user_agent) is None
+
+
 def fingerprint_layer(click: Click) -> tuple[float | None, list[str]]:
     penalty, notes = 0.0, []
     if not click.user_agent or not click.user_agent.strip():
@@ -173,6 +204,9 @@ def fingerprint_layer(click: Click) -> tuple[float | None, list[str]]:
     if not click.fingerprint:
         penalty += FP_NO_FINGERPRINT
         notes.append("no fingerprint")
+        if click.mouse is None and click.user_agent and click.user_agent.strip() and is_desktop(click.user_agent):
+            penalty += FP_NO_SCRIPT
+            notes.append("no script signals from a desktop browser")
     return _layer(penalty), notes
 
 
@@ -208,6 +242,32 @@ def behaviour_layer(mouse: Mouse | None) -> tuple[float | None, list[str]]:
     return round(value, 1), notes
 
 
+def _first(summary: Summary | None) -> Window | None:
+    return summary.windows[0] if summary is not None and summary.windows else None
+
+
+def network_layer(click: Click, reputation: ClickReputation) -> tuple[float | None, list[str]]:
+    if not reputation:
+        return None, []
+    penalty, notes = 0.0, []
+    fp = _first(reputation.fingerprint)
+    if fp is not None and fp.devices > 1:
+        penalty += min(NET_SHARED_FINGERPRINT_MAX, NET_SHARED_FINGERPRINT * (fp.devices - 1))
+        notes.append(f"fingerprint shared by {fp.devices} devices")
+    ip = _first(reputation.ip)
+    if ip is not None:
+        share = ip.publisher_share
+        if (ip.devices >= NET_CONCENTRATION_MIN_DEVICES and share >= NET_CONCENTRATION_MIN_SHARE
+                and ip.top_publisher == click.publisher_id):
+            penalty += NET_PUBLISHER_CONCENTRATION * share
+            notes.append(f"{ip.top_publisher_devices} of {ip.devices} devices on the address clicking for "
+                         f"{ip.top_publisher}")
+        if ip.devices >= NET_ONE_USER_AGENT_MIN_DEVICES and ip.user_agents == 1:
+            penalty += NET_ONE_USER_AGENT
+            notes.append(f"{ip.devices} devices on the address with one user agent")
+    return _layer(penalty), notes
+
+
 def explain(
     click: Click, features: Features, datacenter: DatacenterRanges | None = None
 ) -> tuple[Scores, Notes]:
@@ -215,10 +275,12 @@ def explain(
     ip, ip_notes = ip_layer(click, features, datacenter)
     fp, fp_notes = fingerprint_layer(click)
     beh, beh_notes = behaviour_layer(click.mouse)
-    return Scores(ip=ip, fingerprint=fp, behaviour=beh), {
+    net, net_notes = network_layer(click, features.reputation)
+    return Scores(ip=ip, fingerprint=fp, behaviour=beh, network=net), {
         "ip": ip_notes,
         "fingerprint": fp_notes,
         "behaviour": beh_notes,
+        "network": net_notes,
     }
 
 

@@ -14,6 +14,8 @@ from fraudapp.settings import Settings
 S = Settings()
 NOW = 1732350000.51
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+# a phone: touch screens send no mouse, so "no mouse" alone is not the no-script signal
+PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36"
 HUMAN = Click(
     "c1", 1732350000.5, "d1", "8.8.8.8", session_id="s1", url="https://ad.example/x", campaign_id="camp",
     publisher_id="pub", user_agent=CHROME, fingerprint="f00d", mouse=Mouse(12, 850, 0.72),
@@ -27,7 +29,7 @@ DC.add("159.203.0.0/16", "digitalocean")
     [
         (HUMAN, Features(), "clean", [], 100.0),
         # fingerprint 60, ip 30 (datacenter), no mouse: 45 -> suspicious
-        (replace(HUMAN, ip="159.203.1.1", fingerprint=None, mouse=None), Features(), "suspicious", [], 45.0),
+        (replace(HUMAN, ip="159.203.1.1", user_agent=PHONE, fingerprint=None, mouse=None), Features(), "suspicious", [], 45.0),
         # ip 100, fingerprint 20 (no UA), behaviour 20 (straight): 46.7 -> suspicious
         (replace(HUMAN, user_agent=None, mouse=Mouse(9, 900, 0.99)), Features(), "suspicious", [], 46.7),
         # ip 10 (private), fingerprint 0, behaviour 5 -> 5 -> fraud by score
@@ -39,7 +41,7 @@ DC.add("159.203.0.0/16", "digitalocean")
             5.0,
         ),
         # ip 60 (near a blacklisted address), fingerprint 60, no mouse: 60 -> suspicious
-        (replace(HUMAN, mouse=None, fingerprint=None), Features(ip_near_blacklisted=True), "suspicious", [], 60.0),
+        (replace(HUMAN, user_agent=PHONE, mouse=None, fingerprint=None), Features(ip_near_blacklisted=True), "suspicious", [], 60.0),
         # exactly at the clean threshold (100, 10, 100 -> 70): not above -> suspicious
         (replace(HUMAN, user_agent="Mozilla/5.0 Selenium"), Features(), "suspicious", [], 70.0),
         # a hard hit wins over a perfect score
@@ -66,7 +68,7 @@ def test_verdict_classes(click: Click, features: Features, verdict: str, fraud_t
     assert v.fraud_types == fraud_types
     assert v.fraud_type == (fraud_types[0] if fraud_types else None)
     assert v.score == score
-    assert set(v.layers) == {"ip", "fingerprint", "behaviour"}
+    assert set(v.layers) == {"ip", "fingerprint", "behaviour", "network"}
     assert v.detected_at == NOW
     assert (v.click_id, v.device_id, v.ip, v.ts, v.campaign_id, v.publisher_id) == (
         click.click_id, click.device_id, click.ip, click.ts, click.campaign_id, click.publisher_id,
@@ -84,7 +86,7 @@ def test_verdict_classes(click: Click, features: Features, verdict: str, fraud_t
     [(70, 40, "suspicious"), (44.9, 40, "clean"), (45, 40, "suspicious"), (80, 45, "fraud"), (80, 44.9, "suspicious")],
 )
 def test_thresholds_come_from_settings(clean_above: float, suspicious_above: float, verdict: str) -> None:
-    click = replace(HUMAN, ip="159.203.1.1", fingerprint=None, mouse=None)  # score 45
+    click = replace(HUMAN, ip="159.203.1.1", user_agent=PHONE, fingerprint=None, mouse=None)  # score 45
     settings = S.replace(score_clean_above=clean_above, score_suspicious_above=suspicious_above)
     assert judge(click, Features(), settings, NOW, datacenter=DC).verdict == verdict
 
@@ -100,7 +102,7 @@ def test_soft_reason_names_the_layers() -> None:
 
 
 def test_suspicious_reason() -> None:
-    click = replace(HUMAN, ip="159.203.1.1", fingerprint=None, mouse=None)
+    click = replace(HUMAN, ip="159.203.1.1", user_agent=PHONE, fingerprint=None, mouse=None)
     (reason,) = judge(click, Features(), S, NOW, datacenter=DC).reasons
     assert reason["rule"] == "score"
     assert reason["detail"] == (
@@ -113,4 +115,4 @@ def test_verdict_serialises() -> None:
     body = judge(HUMAN, Features(device_prior_in_window=2), S, NOW).to_dict()
     assert body["fraud_type"] == "click_spam"
     assert body["reasons"] == [{"rule": "click_spam", "detail": "3rd click in 10 s (limit 2)"}]
-    assert body["layers"] == {"ip": 100.0, "fingerprint": 100.0, "behaviour": 100.0}
+    assert body["layers"] == {"ip": 100.0, "fingerprint": 100.0, "behaviour": 100.0, "network": None}

@@ -83,6 +83,29 @@ def test_fingerprint_layer(user_agent: str | None, fingerprint: str | None, expe
     assert fingerprint_layer(replace(HUMAN, user_agent=user_agent, fingerprint=fingerprint))[0] == expected
 
 
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+IPAD = "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148"
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "fingerprint", "mouse", "expected", "no_script"),
+    [
+        (CHROME, None, None, 30.0, True),  # a desktop browser where no script ran
+        (CHROME, None, Mouse(12, 850, 0.72), 60.0, False),  # the mouse script ran
+        (CHROME, "f", None, 100.0, False),  # the fingerprint script ran
+        (IPHONE, None, None, 60.0, False),  # phones send no mouse
+        (IPAD, None, None, 60.0, False),  # nor tablets
+        (None, None, None, 0.0, False),  # no User-Agent: no desktop to speak of
+    ],
+)
+def test_no_script_signal_is_for_desktop_browsers_only(
+    user_agent: str | None, fingerprint: str | None, mouse: Mouse | None, expected: float, no_script: bool
+) -> None:
+    value, notes = fingerprint_layer(replace(HUMAN, user_agent=user_agent, fingerprint=fingerprint, mouse=mouse))
+    assert value == expected
+    assert ("no script signals from a desktop browser" in notes) is no_script
+
+
 @pytest.mark.parametrize(
     ("mouse", "expected"),
     [
@@ -128,10 +151,12 @@ def test_layers_are_bounded_and_deterministic(
 
 
 def test_score_is_the_mean_of_available_layers() -> None:
-    scores, notes = explain(replace(HUMAN, ip="10.0.0.1", mouse=None, fingerprint=None), Features())
+    phone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+    scores, notes = explain(replace(HUMAN, ip="10.0.0.1", user_agent=phone, mouse=None, fingerprint=None), Features())
     assert scores == Scores(ip=10.0, fingerprint=60.0, behaviour=None)
     assert scores.score == 35.0
-    assert notes == {"ip": ["not a global address"], "fingerprint": ["no fingerprint"], "behaviour": ["no mouse telemetry"]}
+    assert notes == {"ip": ["not a global address"], "fingerprint": ["no fingerprint"], "behaviour": ["no mouse telemetry"],
+                     "network": []}
 
 
 def test_load_datacenter_ranges(tmp_path: Path) -> None:
