@@ -71,7 +71,8 @@ def print_rich(items: list[Any]) -> None:
               help="Stop reading after this many seconds even if inputs are unanswered.")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the report as JSON.")
 @click.option("--plots", "plots_dir", default=None, type=click.Path(file_okay=False),
-              help="Draw PNG charts there (needs the `plots` extra: matplotlib).")
+              help="Draw PNG charts there, the soft score's ROC and PR curves among them (needs the `plots` "
+              "extra: matplotlib).")
 @click.option("--dump-verdicts", "dump_path", default=None, type=click.Path(dir_okay=False),
               help="Write the run's verdicts as JSON lines, each with `line`: its input's 0-based line in "
               "`simulate --out` (input for `fraudapp replay --compare`).")
@@ -85,8 +86,9 @@ def command(truth_path: str, broker: str | None, timeout: float, json_path: str 
     """Accuracy of the detector on simulated traffic: per fraud type precision / recall /
     F1, verdict confusion, accounted share, decision latency; for clicks also each
     population's shares judged fraud / suspicious / clean (humans and frauds marked; in
-    --json under `populations`); for transactions also the order-dependent labels apart
-    and the dead-letter accounting."""
+    --json under `populations`) and the soft score against population labels: ROC AUC,
+    average precision, and precision / recall of each non-hard fraud type (under `score`);
+    for transactions also the order-dependent labels apart and the dead-letter accounting."""
     from fraudapp.tooling.evaluation import evaluate, index_outputs
     from fraudapp.tooling.simulation.runner import read_jsonl
 

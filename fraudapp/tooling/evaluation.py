@@ -24,6 +24,9 @@ Metrics:
   `invalid` (malformed inputs, expected rejected).
 * soft: the same verdict classes, for inputs with no hard hit only (how the soft score
   alone treats humans and bots).
+* score: ROC AUC and average precision of `100 - score`, and precision / recall of each
+  non-hard fraud type, against population labels (fraud populations positive, humans
+  negative; not exact rule truth): score_report.py.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fraudapp.models import HARD_FRAUD_TYPES, SOFT_FRAUD_TYPE
+from fraudapp.tooling.score_report import ScoreLabels, render_score
 
 Position = tuple[str, int, int]
 ACTUAL_CLASSES = ("clean", "suspicious", "fraud", "rejected", "missing", "multiple")
@@ -183,6 +187,7 @@ class PopulationClasses:
 def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]) -> dict[str, Any]:
     by_type = TypeScores((*HARD_FRAUD_TYPES, SOFT_FRAUD_TYPE))
     populations = PopulationClasses()
+    score_labels = ScoreLabels()
     confusion = {e: dict.fromkeys(ACTUAL_CLASSES, 0) for e in EXPECTED_CLASSES}
     soft: dict[str, Counter] = defaultdict(Counter)
     scores: dict[str, list[float]] = defaultdict(list)
@@ -196,6 +201,7 @@ def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]
         accounted += len(found) == 1
         verdict = found[0].body if actual in ("clean", "suspicious", "fraud") else None
         populations.add(t, actual, verdict)
+        score_labels.add(population_kind(t), verdict)
         if actual == "rejected" and t.get("error") and found[0].body.get("error") != t["error"]:
             wrong_error += 1
         if verdict is not None and t.get("produced_at") is not None and verdict.get("detected_at") is not None:
@@ -234,6 +240,7 @@ def evaluate(truth: list[dict[str, Any]], outputs: dict[Position, list[Outcome]]
                 "mean_score": sum(scores[k]) / len(scores[k]) if scores[k] else None}
             for k, c in sorted(soft.items())
         },
+        "score": score_labels.report(),
         "mismatches": by_type.mismatches(),
     }
 
@@ -256,7 +263,8 @@ def confusion_table(confusion: dict[str, dict[str, int]], classes: tuple[str, ..
 
 
 def render(report: dict[str, Any]) -> list[Any]:
-    """rich renderables: per-type table, confusion matrix, soft-score table, summary."""
+    """rich renderables: per-type table, confusion matrix, population table, soft-score table,
+    the score section against population labels, summary."""
     from rich.table import Table
     from rich.text import Text
 
@@ -280,7 +288,8 @@ def render(report: dict[str, Any]) -> list[Any]:
         f"decision latency p50 {number(lat['p50'], 1)} ms  p99 {number(lat['p99'], 1)} ms   "
         f"hard rules exact: {'yes' if report['hard_exact'] else 'NO'}"
     )
-    out: list[Any] = [per_type, confusion, *([out_populations] if out_populations else []), soft, summary]
+    out_score = render_score(report["score"]) if "score" in report else []
+    out: list[Any] = [per_type, confusion, *([out_populations] if out_populations else []), soft, *out_score, summary]
     for ft, ex in report["mismatches"].items():
         if ft in HARD_FRAUD_TYPES:
             out.append(Text(f"{ft} mismatches (first {EXAMPLES}): {ex}", style="red"))

@@ -197,3 +197,64 @@ def test_render_shows_the_population_table() -> None:
         console.print(item)
     text = console.export_text()
     assert "Per population" in text and "vpn_exit" in text and "slow_bot" in text
+
+
+def score_case() -> dict:
+    truths = [
+        truth(0, [], population="humans"), truth(1, [], population="office_nat"),
+        truth(7, ["click_spam"], population="humans"),
+        truth(2, [], bot=True, population="proxy_farm"), truth(3, [], bot=True, population="emulator_farm"),
+        truth(4, [], bot=True, population="proxy_farm"), truth(5, [], bot=True, population="emulator_farm"),
+        truth(6, [], error="not_json", population="malformed"),
+    ]
+    verdicts = [
+        verdict(0, [], score=95), verdict(1, ["low_human_score"], score=10), verdict(7, ["click_spam"], score=20),
+        verdict(2, ["low_human_score"], score=5), verdict(3, ["device_farm"], score=40),
+        verdict(4, ["click_spam", "proxy_rotation"], score=30),  # 5: unanswered, a missed fraud click
+    ]
+    return run(truths, verdicts, [dead(6, "not_json")])
+
+
+@pytest.mark.parametrize(
+    ("fraud_type", "precision", "recall", "tp", "fp"),
+    [
+        ("low_human_score", 0.5, 0.25, 1, 1),  # one office worker flagged
+        ("device_farm", 1.0, 0.25, 1, 0),
+        ("proxy_rotation", 1.0, 0.25, 1, 0),  # any soft type a verdict names is scored
+    ],
+)
+def test_score_section_per_soft_type_against_population_labels(fraud_type, precision, recall, tp, fp) -> None:
+    m = score_case()["score"]["per_type"][fraud_type]
+    assert (m["precision"], m["recall"], m["tp"], m["fp"]) == (precision, recall, tp, fp)
+
+
+def test_score_section_auc_and_average_precision() -> None:
+    s = score_case()["score"]
+    assert list(s["per_type"]) == ["low_human_score", "device_farm", "proxy_rotation"]  # hard types left out
+    assert (s["fraud_clicks"], s["human_clicks"], s["scored_positives"], s["scored_negatives"]) == (4, 3, 3, 3)
+    # fraud scores 95, 70, 60 vs 90, 80, 5: 3 + 1 + 1 of 9 pairs
+    assert s["roc_auc"] == pytest.approx(5 / 9)
+    # by threshold 95 T, 90 F, 80 F, 70 T, 60 T, 5 F: 1/3 · (1 + 2/4 + 3/5)
+    assert s["average_precision"] == pytest.approx(0.7)
+    assert "not exact rule truth" in s["labels"]
+
+
+def test_score_section_lists_the_soft_types_even_at_zero() -> None:
+    s = run([truth(0, []), truth(1, [], bot=True, population="slow_bot")], [verdict(0, []), verdict(1, [])])["score"]
+    assert s["per_type"]["device_farm"] == {"precision": None, "recall": 0.0, "tp": 0, "fp": 0}
+    assert s["per_type"]["low_human_score"]["recall"] == 0.0
+    assert s["roc_auc"] == 0.5  # both score 90
+
+
+def test_render_shows_the_score_section() -> None:
+    import orjson
+    from rich.console import Console
+
+    from fraudapp.tooling.evaluation import render
+
+    report = orjson.loads(orjson.dumps(score_case()))  # and it is JSON
+    console = Console(record=True, width=200)
+    for item in render(report):
+        console.print(item)
+    text = console.export_text()
+    assert "not exact rule truth" in text and "device_farm" in text and "ROC AUC 0.5556" in text

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fraudapp.tooling.evaluation import ACTUAL_CLASSES, Outcome, index_outputs, position
+from fraudapp.tooling.evaluation import ACTUAL_CLASSES, Outcome, index_outputs, population_kind, position
+from fraudapp.tooling.score_curves import Sample, average_precision, pr_points, roc_auc, roc_points, sweep
+from fraudapp.tooling.score_report import ScoreLabels
 
 
-def draw(report: dict[str, Any], truth: list[dict[str, Any]], verdicts: list[dict[str, Any]], out_dir: str) -> list[Path]:
+def _pyplot() -> Any:
     try:
         import matplotlib
 
@@ -16,6 +19,11 @@ def draw(report: dict[str, Any], truth: list[dict[str, Any]], verdicts: list[dic
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise SystemExit("plots need matplotlib: pip install 'fraudapp[plots]'") from exc
+    return plt
+
+
+def draw(report: dict[str, Any], truth: list[dict[str, Any]], verdicts: list[dict[str, Any]], out_dir: str) -> list[Path]:
+    plt = _pyplot()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -46,12 +54,14 @@ def draw(report: dict[str, Any], truth: list[dict[str, Any]], verdicts: list[dic
 
     index = index_outputs(verdicts, [])
     latencies, human_scores, bot_scores = [], [], []
+    labels = ScoreLabels()
     for t in truth:
         pos = position(t)
         found: list[Outcome] = index.get(pos, []) if pos else []
         if len(found) != 1:
             continue
         v = found[0].body
+        labels.add(population_kind(t), v)
         if t.get("produced_at") and v.get("detected_at"):
             latencies.append((v["detected_at"] - t["produced_at"]) * 1000)
         if not t["hard"] and isinstance(v.get("score"), (int, float)):
@@ -67,7 +77,38 @@ def draw(report: dict[str, Any], truth: list[dict[str, Any]], verdicts: list[dic
     ax.set_xlabel("soft score (clicks with no hard hit)")
     ax.legend()
     paths.append(_save(fig, out / "scores.png"))
+    return paths + draw_score_curves(labels.samples, out_dir)
+
+
+def draw_score_curves(samples: Sequence[Sample], out_dir: str) -> list[Path]:
+    """score_roc.png and score_pr.png of (fraud score = 100 - score, fraud population) samples;
+    a curve with a class absent is drawn empty, so both files always exist."""
+    plt = _pyplot()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    steps = sweep(samples)
+    note = "fraud populations vs humans (population labels)"
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    roc = roc_points(steps)
+    ax.plot([x for x, _ in roc], [y for _, y in roc])
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")  # chance, for scale
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="false positive rate (humans)", ylabel="true positive rate (frauds)")
+    ax.set_title(f"ROC of 100 - score, AUC {_fmt(roc_auc(samples))}\n{note}", fontsize=9)
+    paths = [_save(fig, out / "score_roc.png")]
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    pr = pr_points(steps)
+    # AP sums, over each recall step, the precision reached at its end: draw those steps.
+    ax.plot([r for r, _ in pr], [p for _, p in pr], drawstyle="steps-pre")
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall (frauds)", ylabel="precision")
+    ax.set_title(f"Precision-recall of 100 - score, AP {_fmt(average_precision(samples))}\n{note}", fontsize=9)
+    paths.append(_save(fig, out / "score_pr.png"))
     return paths
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
 
 
 def _save(fig: Any, path: Path) -> Path:
