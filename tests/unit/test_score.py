@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudapp.models import Click, Features, Mouse, Scores
+from fraudapp.models import Click, ClickReputation, Features, Mouse, Scores, Summary, Window
 from fraudapp.rules.score import (
     DatacenterRanges,
     behaviour_layer,
@@ -17,6 +17,7 @@ from fraudapp.rules.score import (
     fingerprint_layer,
     ip_layer,
     load_datacenter_ranges,
+    network_layer,
     score,
 )
 
@@ -157,6 +158,50 @@ def test_score_is_the_mean_of_available_layers() -> None:
     assert scores.score == 35.0
     assert notes == {"ip": ["not a global address"], "fingerprint": ["no fingerprint"], "behaviour": ["no mouse telemetry"],
                      "network": []}
+
+
+def _rep(kind: str, devices: int, top: str | None = "pub", top_devices: int | None = None,
+         user_agents: int = 3) -> Summary:  # fmt: skip
+    """A summary whose first (10 min) window has these counts; the hour's has 100 devices."""
+    first = Window(600.0, devices, devices, user_agents, devices, top, devices if top_devices is None else top_devices)
+    entity = {"ip": "ip:8.8.8.8", "net": "net:8.8.8.0/24", "fp": "fp:f00d"}[kind]
+    return Summary(entity, 1.0, (first, replace(first, seconds=3600.0, devices=100)))
+
+
+@pytest.mark.parametrize(
+    ("reputation", "expected", "notes"),
+    [
+        (ClickReputation(), None, []),  # no entity seen with two devices: left out of the mean
+        # a shared address whose people click as people do: nothing lowered
+        (ClickReputation(ip=_rep("ip", 300, top_devices=30, user_agents=40)), 100.0, []),
+        (ClickReputation(network=_rep("net", 900, top_devices=900, user_agents=1)), 100.0, []),  # not read
+        # -20 per other device on the fingerprint, at most -60
+        (ClickReputation(fingerprint=_rep("fp", 1)), 100.0, []),
+        (ClickReputation(fingerprint=_rep("fp", 2)), 80.0, ["fingerprint shared by 2 devices"]),
+        (ClickReputation(fingerprint=_rep("fp", 3)), 60.0, ["fingerprint shared by 3 devices"]),
+        (ClickReputation(fingerprint=_rep("fp", 4)), 40.0, ["fingerprint shared by 4 devices"]),
+        (ClickReputation(fingerprint=_rep("fp", 50)), 40.0, ["fingerprint shared by 50 devices"]),
+        # -60 x share: >= 3 devices on the address, >= 50 % of them for the click's publisher
+        (ClickReputation(ip=_rep("ip", 3)), 40.0, ["3 of 3 devices on the address clicking for pub"]),
+        (ClickReputation(ip=_rep("ip", 4, top_devices=2)), 70.0, ["2 of 4 devices on the address clicking for pub"]),
+        (ClickReputation(ip=_rep("ip", 4, top_devices=1)), 100.0, []),  # 25 %
+        (ClickReputation(ip=_rep("ip", 2)), 100.0, []),  # too few devices
+        (ClickReputation(ip=_rep("ip", 4, top="other")), 100.0, []),  # not the click's publisher
+        # -30: >= 10 devices on the address with one User-Agent
+        (ClickReputation(ip=_rep("ip", 10, top="other", user_agents=1)), 70.0,
+         ["10 devices on the address with one user agent"]),
+        (ClickReputation(ip=_rep("ip", 9, top="other", user_agents=1)), 100.0, []),
+        (ClickReputation(ip=_rep("ip", 10, top="other", user_agents=2)), 100.0, []),
+        # all of them: -60 - 60 - 30, clamped at 0
+        (ClickReputation(ip=_rep("ip", 12, user_agents=1), fingerprint=_rep("fp", 12)), 0.0,
+         ["fingerprint shared by 12 devices", "12 of 12 devices on the address clicking for pub",
+          "12 devices on the address with one user agent"]),
+    ],
+)
+def test_network_layer(reputation: ClickReputation, expected: float | None, notes: list[str]) -> None:
+    click = replace(HUMAN, publisher_id="pub")
+    assert network_layer(click, reputation) == (expected, notes)
+    assert explain(click, Features(reputation=reputation))[0].network == expected
 
 
 def test_load_datacenter_ranges(tmp_path: Path) -> None:
