@@ -97,10 +97,14 @@ class TableCache(Generic[K, V]):
     0.2 ms a click (bench/README.md). Keys and values are the JSON bytes Faust's json
     serializer writes (orjson), so Faust's recovery, standbys and readers see the same
     table. On other stores (unit tests: memory) it goes through the table API.
+
+    `changelog=False` keeps the writes local (RocksDB only): for state a worker may lose
+    when it crashes or its partition moves (a reputation entity's first sighting), whose
+    changelog records would cost more than the state is worth.
     """
 
     def __init__(self, table: faust.Table, load: Callable[[Any], V], dump: Callable[[V], Any],
-                 partition: int | None = None, outbox: Outbox | None = None) -> None:
+                 partition: int | None = None, outbox: Outbox | None = None, changelog: bool = True) -> None:
         self.table = table
         self.load = load
         self.dump = dump
@@ -109,6 +113,7 @@ class TableCache(Generic[K, V]):
         self.partition = partition
         self.outbox = outbox
         self.db = partition_db(table, partition) if outbox is not None and partition is not None else None
+        self.changelog = changelog
 
     def get(self, key: K) -> V:
         value = self.values.get(key, _MISSING)
@@ -160,7 +165,8 @@ class TableCache(Generic[K, V]):
                 else:
                     value_bytes = orjson.dumps(self.dump(value))
                     batch.put(key_bytes, value_bytes)
-                self.outbox.changelog(self.table, self.partition, key_bytes, value_bytes)
+                if self.changelog:
+                    self.outbox.changelog(self.table, self.partition, key_bytes, value_bytes)
             self.db.write(batch)
         self.dirty.clear()
         self.values.clear()

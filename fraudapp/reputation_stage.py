@@ -8,7 +8,10 @@ forwards the click to the next stage without waiting; the judge reads whatever s
 its worker holds (the lag from a click to its effect is measured in
 tests/integration/test_reputation.py). Keyed by entity, so that each entity's counts are
 exact and have one writer. Only entities seen with two devices are published: a lone
-device's address or fingerprint says nothing about farms, and most entities are that.
+device's address or fingerprint says nothing about farms, and most entities are that, so
+their first sightings stay local (`entity-sightings`, no changelog). A worker that
+crashes, or a partition that moves, forgets those: an entity then counts one device
+fewer, once (its first, if the second comes after).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from fraudapp.app import app, settings, topics
 from fraudapp.batching import EventT, Outbox, TableCache
 from fraudapp.expiry import PartitionSweeper
 from fraudapp.models import Click, ClickReputation
-from fraudapp.stage import Stage
+from fraudapp.stage import Stage, to_json
 from fraudapp.state.reputation import EntityActivity, entities_of, user_agent_id
 from fraudapp.state.streamtime import Watermarks
 
@@ -53,22 +56,36 @@ def _same(value: Any) -> Any:
 
 
 def count_entity_clicks(partition: int, group: list[EventT], activity: TableCache[str, EntityActivity],
-                   outbox: Outbox) -> float:  # fmt: skip
-    touched: dict[str, EntityActivity] = {}
+                        outbox: Outbox) -> float:  # fmt: skip
+    """Count each item towards its entity. An entity lives in `entity-sightings` (local
+    only) until a second device shows up on it, then in `entity-activity` (changelogged)
+    and the reputation table: most entities - a person's own fingerprint, a home address -
+    never get there, so they cost no changelog record."""
+    sightings = TableCache(tables.entity_sightings, EntityActivity.from_json, to_json, partition, outbox,
+                           changelog=False)
+    shared: dict[str, EntityActivity] = {}
     newest = 0.0
     for event in group:
         for entity, ts, device_id, user_agent, publisher in orjson.loads(event.value):
-            value = touched[entity] = activity.get(entity)
-            value.add(ts, device_id, user_agent, publisher, MEMORY, s.reputation_max_devices)
             newest = max(newest, ts)
+            value = shared.get(entity) or activity.get(entity)
+            if not value.newest:  # not shared (yet)
+                value = sightings.get(entity)
+                value.add(ts, device_id, user_agent, publisher, MEMORY, s.reputation_max_devices)
+                if len(value.devices) < 2:
+                    sightings.put(entity, value)
+                    continue
+                sightings.delete(entity)
+            else:
+                value.add(ts, device_id, user_agent, publisher, MEMORY, s.reputation_max_devices)
+            shared[entity] = value
+    sightings.flush()
     published = TableCache(tables.reputation, _same, _same, 0, outbox)
-    for entity, value in touched.items():
-        summary = value.summary(entity, HORIZONS)
-        if value.published or summary.windows[-1].devices >= 2:
-            value.published = True
-            body = summary.to_json()
-            published.put(entity, body)
-            tables.reputation.index.apply(entity, body)  # this worker judges with it at once
+    for entity, value in shared.items():
+        value.published = True
+        body = value.summary(entity, HORIZONS).to_json()
+        published.put(entity, body)
+        tables.reputation.index.apply(entity, body)  # this worker judges with it at once
         activity.put(entity, value)
     published.flush()
     return newest
@@ -90,17 +107,29 @@ class _ForgetPublished:
             tables.reputation.index.apply(entity, None)
 
 
+class _LocalOnly:
+    """The sightings sweeper's tombstone sink: their changelog was never written."""
+
+    def tombstone(self, topic: Any, partition: int, key: bytes) -> None:
+        pass
+
+
 entity_marks = Watermarks()
 entity_sweeper = PartitionSweeper(
     tables.entity_activity, lambda _k, v: EntityActivity.json_expires_at(v, MEMORY, s.lateness_seconds)
+)
+sightings_sweeper = PartitionSweeper(
+    tables.entity_sightings, lambda _k, v: EntityActivity.json_expires_at(v, MEMORY, s.lateness_seconds)
 )
 
 
 def expire_entities(partition: int, newest: float, _activity: TableCache[str, EntityActivity],
                     outbox: Outbox) -> None:  # fmt: skip
     sink = _ForgetPublished(outbox)
-    entity_sweeper.maybe_sweep(partition, entity_marks.advance(partition, newest), sink)
+    watermark = entity_marks.advance(partition, newest)
+    entity_sweeper.maybe_sweep(partition, watermark, sink)
     sink.published.flush()
+    sightings_sweeper.maybe_sweep(partition, watermark, _LocalOnly())
 
 
 reputation_stage = Stage(tables.entity_activity, EntityActivity.from_json, count_entity_clicks, expire_entities,

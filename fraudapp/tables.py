@@ -62,6 +62,11 @@ entity_activity = _table(
     "'ip:<address>' | 'net:<prefix>' | 'fp:<fingerprint>' -> its recent devices, user agents and clicks per minute "
     "(the reputation stage; state/reputation.py)",
 )
+entity_sightings = _table(
+    "entity-sightings",
+    "an entity seen with one device so far -> its activity, as in entity-activity; local RocksDB only, never "
+    "written to its changelog (a worker that crashes or loses the partition forgets these first sightings)",
+)
 wallet_activity = _table(
     "wallet-activity",
     "sending wallet -> its recent transfer times and recipients, last amounts per asset, alert windows "

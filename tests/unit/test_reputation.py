@@ -318,12 +318,15 @@ async def test_an_entity_is_published_once_seen_with_two_devices(sent: Sent) -> 
             assert summary is not None and summary.t == t + 1
             first = summary.windows[0]
             assert (first.devices, first.clicks, first.user_agents, first.new_devices) == (2, 2, 1, 2)
-            assert EntityActivity.from_json(tables.entity_activity[lone]).published is False
+            # a lone entity stays a local sighting; a shared one is in the changelogged table
+            assert lone not in tables.entity_activity and lone in tables.entity_sightings
             assert EntityActivity.from_json(tables.entity_activity[pair]).published is True
+            assert pair not in tables.entity_sightings
             # a second device on the lone entity publishes it too
             await stage.put(pack([orjson.dumps([lone, t + 2, "dev-d", "", "p1"])]), key=lone.encode(), partition=0)
             await settled(lambda: int(lone in index), 1)
             assert index.get(lone).windows[-1].devices == 2  # type: ignore[union-attr]
+            assert lone in tables.entity_activity and lone not in tables.entity_sightings
     finally:
         index.apply(lone, None)
         index.apply(pair, None)
