@@ -21,7 +21,7 @@ fingerprint layer — from the User-Agent and fingerprint fields (never None):
          okhttp, scrapy). A score signal, not the `bot_user_agent` rule.
     -40  no fingerprint
     -30  no fingerprint and no mouse telemetry from a desktop browser's User-Agent (by
-         ua-parser: no device family): no script ran on the page, which a person's
+         ua-parser: no device family, or a Mac): no script ran on the page, which a person's
          desktop browser does (phones and tablets send no mouse; a person who blocks
          scripts looks like this too)
 
@@ -185,10 +185,16 @@ def automation_token(user_agent: str) -> str | None:
     return next((t for t in AUTOMATION_TOKENS if t in low), None)
 
 
+DESKTOP_DEVICE_FAMILIES = frozenset({"Mac"})  # ua-parser names Macs; other desktops get no device
+
+
 @lru_cache(maxsize=65536)
 def is_desktop(user_agent: str) -> bool:
-    """No device family in ua-parser's signatures: a desktop browser, not a phone or tablet."""
-    return parse_device(user_agent) is None
+    """A desktop browser, not a phone or tablet, by ua-parser's signatures: no device
+    family, or a Mac (an iPad's Safari also claims to be a Mac, but it runs scripts: only
+    a click with neither fingerprint nor mouse is judged by this)."""
+    device = parse_device(user_agent)
+    return device is None or device.family in DESKTOP_DEVICE_FAMILIES
 
 
 def fingerprint_layer(click: Click) -> tuple[float | None, list[str]]:

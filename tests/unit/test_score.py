@@ -84,6 +84,8 @@ def test_fingerprint_layer(user_agent: str | None, fingerprint: str | None, expe
     assert fingerprint_layer(replace(HUMAN, user_agent=user_agent, fingerprint=fingerprint))[0] == expected
 
 
+SAFARI_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.4 Safari/605.1.15")
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 IPAD = "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148"
 
@@ -92,6 +94,7 @@ IPAD = "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTM
     ("user_agent", "fingerprint", "mouse", "expected", "no_script"),
     [
         (CHROME, None, None, 30.0, True),  # a desktop browser where no script ran
+        (SAFARI_MAC, None, None, 30.0, True),  # ua-parser names Macs, still desktops
         (CHROME, None, Mouse(12, 850, 0.72), 60.0, False),  # the mouse script ran
         (CHROME, "f", None, 100.0, False),  # the fingerprint script ran
         (IPHONE, None, None, 60.0, False),  # phones send no mouse
