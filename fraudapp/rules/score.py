@@ -42,15 +42,16 @@ behaviour layer — from `mouse`; None (left out of the mean) without mouse tele
 
 network layer - from the reputation of the click's address, network and fingerprint
 (state/reputation.py, the first window: 10 min by default); None (left out of the mean)
-when none of them has been seen with two devices:
+unless one of these signals is present, so that it only ever lowers a score: a
+layer of 100 for the many people behind a shared address would raise theirs, and hide
+what the other layers say about a bot among them:
     -20  per other device with the click's fingerprint, at most -60 (device_farm fires at 5)
     -60 x share   when at least 3 devices are on the click's address and a share >= 50 % of
          them last clicked for one publisher, the click's (people behind one address click
          for many publishers; a farm's devices for the one that pays it)
     -30  at least 10 devices on the address, all with one User-Agent (a rack of one phone
          model; an office's managed browser still leaves some people on others)
-    So a shared address whose people click as people do scores 100: the layer only lowers
-    the score of clicks that look like a farm's.
+    So a shared address whose people click as people do has no network layer.
 
 Deterministic and free of I/O: `load_datacenter_ranges` is the only function that reads
 a file, and the caller passes its result in.
@@ -271,7 +272,7 @@ def network_layer(click: Click, reputation: ClickReputation) -> tuple[float | No
         if ip.devices >= NET_ONE_USER_AGENT_MIN_DEVICES and ip.user_agents == 1:
             penalty += NET_ONE_USER_AGENT
             notes.append(f"{ip.devices} devices on the address with one user agent")
-    return _layer(penalty), notes
+    return (_layer(penalty) if penalty else None), notes
 
 
 def explain(

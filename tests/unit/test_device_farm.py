@@ -125,7 +125,7 @@ def test_limits_come_from_settings() -> None:
             "givt",
         ),
         (Features(device_prior_in_window=2), ["click_spam"], "givt"),
-        (Features(reputation=ClickReputation(ip=ip(2))), [], None),  # a shared address: clean
+        (Features(reputation=ClickReputation(ip=ip(2))), [], None),  # a shared address: clean, no network layer
     ],
 )
 def test_judge(features: Features, fraud_types: list[str], ivt: str | None) -> None:
@@ -134,7 +134,8 @@ def test_judge(features: Features, fraud_types: list[str], ivt: str | None) -> N
     assert v.verdict == ("fraud" if fraud_types else "clean")
     assert v.ivt == ivt
     assert [r["rule"] for r in v.reasons] == fraud_types
-    assert (v.layers["network"] is None) == (not features.reputation)
+    # the network layer only appears to lower a score: here, exactly for the farms
+    assert (v.layers["network"] is not None) == ("device_farm" in fraud_types)
 
 
 def test_judge_reason_and_network_layer_of_a_farm() -> None:

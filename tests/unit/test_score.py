@@ -176,10 +176,10 @@ def _rep(kind: str, devices: int, top: str | None = "pub", top_devices: int | No
     [
         (ClickReputation(), None, []),  # no entity seen with two devices: left out of the mean
         # a shared address whose people click as people do: nothing lowered
-        (ClickReputation(ip=_rep("ip", 300, top_devices=30, user_agents=40)), 100.0, []),
-        (ClickReputation(network=_rep("net", 900, top_devices=900, user_agents=1)), 100.0, []),  # not read
+        (ClickReputation(ip=_rep("ip", 300, top_devices=30, user_agents=40)), None, []),
+        (ClickReputation(network=_rep("net", 900, top_devices=900, user_agents=1)), None, []),  # not read
         # -20 per other device on the fingerprint, at most -60
-        (ClickReputation(fingerprint=_rep("fp", 1)), 100.0, []),
+        (ClickReputation(fingerprint=_rep("fp", 1)), None, []),
         (ClickReputation(fingerprint=_rep("fp", 2)), 80.0, ["fingerprint shared by 2 devices"]),
         (ClickReputation(fingerprint=_rep("fp", 3)), 60.0, ["fingerprint shared by 3 devices"]),
         (ClickReputation(fingerprint=_rep("fp", 4)), 40.0, ["fingerprint shared by 4 devices"]),
@@ -187,14 +187,14 @@ def _rep(kind: str, devices: int, top: str | None = "pub", top_devices: int | No
         # -60 x share: >= 3 devices on the address, >= 50 % of them for the click's publisher
         (ClickReputation(ip=_rep("ip", 3)), 40.0, ["3 of 3 devices on the address clicking for pub"]),
         (ClickReputation(ip=_rep("ip", 4, top_devices=2)), 70.0, ["2 of 4 devices on the address clicking for pub"]),
-        (ClickReputation(ip=_rep("ip", 4, top_devices=1)), 100.0, []),  # 25 %
-        (ClickReputation(ip=_rep("ip", 2)), 100.0, []),  # too few devices
-        (ClickReputation(ip=_rep("ip", 4, top="other")), 100.0, []),  # not the click's publisher
+        (ClickReputation(ip=_rep("ip", 4, top_devices=1)), None, []),  # 25 %
+        (ClickReputation(ip=_rep("ip", 2)), None, []),  # too few devices
+        (ClickReputation(ip=_rep("ip", 4, top="other")), None, []),  # not the click's publisher
         # -30: >= 10 devices on the address with one User-Agent
         (ClickReputation(ip=_rep("ip", 10, top="other", user_agents=1)), 70.0,
          ["10 devices on the address with one user agent"]),
-        (ClickReputation(ip=_rep("ip", 9, top="other", user_agents=1)), 100.0, []),
-        (ClickReputation(ip=_rep("ip", 10, top="other", user_agents=2)), 100.0, []),
+        (ClickReputation(ip=_rep("ip", 9, top="other", user_agents=1)), None, []),
+        (ClickReputation(ip=_rep("ip", 10, top="other", user_agents=2)), None, []),
         # all of them: -60 - 60 - 30, clamped at 0
         (ClickReputation(ip=_rep("ip", 12, user_agents=1), fingerprint=_rep("fp", 12)), 0.0,
          ["fingerprint shared by 12 devices", "12 of 12 devices on the address clicking for pub",
