@@ -5,6 +5,8 @@
                                (clicks; transfers under "transactions")
   GET  /devices/{device_id}    the device's window counts, answered by the worker that owns it
   GET  /wallets/{address}      the wallet's window state and taint, answered by the worker that owns it
+  GET  /reputation             ?ip=&fingerprint=: what the reputation table says about an address, its
+                               network and a fingerprint (any worker: every worker holds it all)
   GET  /blacklist              entries, paged (?limit=&offset=&kind=)
   GET  /blacklist/{value}      one entry or 404 (?kind= when the value is ambiguous)
   POST /blacklist              admin: publish add updates (202)
@@ -42,12 +44,14 @@ from faust.web import Request, Response, View
 from fraudapp import metrics, schemas, tables, transaction_stage
 from fraudapp.addresses import AddressError, canonical
 from fraudapp.app import app, settings, topics
+from fraudapp.models import Summary
 from fraudapp.rules_stage import ACTION_HEADER, ACTOR_HEADER
 from fraudapp.ruleset import DEFAULT_NAME, SHADOW_NAME, RuleSetError, parse
 from fraudapp.runtime.producer import partitions_of
 from fraudapp.runtime.sensors import use_cheaper_hooks
 from fraudapp.shadow import ShadowReport
 from fraudapp.state.blacklist_index import KINDS, entry_key
+from fraudapp.state.reputation import entities_of
 from fraudapp.state.sliding import DeviceWindows
 from fraudapp.state.taint import in_force
 from fraudapp.state.wallets import WalletActivity
@@ -337,6 +341,30 @@ class Wallet(View):
                                                   "in_force_until": taint.until or taint.ts + settings.taint_seconds},
             "known": counts is not None or taint is not None or entry is not None,
         })
+
+
+@app.page("/reputation")
+class Reputation(View):
+    async def get(self, request: Request) -> Response:
+        ip, fingerprint = request.query.get("ip"), request.query.get("fingerprint")
+        if not ip and not fingerprint:
+            return _error(self, 400, "give ?ip= and/or ?fingerprint=")
+        index = tables.reputation.index
+        entities = entities_of(ip, fingerprint) if ip else [f"fp:{fingerprint}"]
+        return self.json({
+            "entities": {entity: _summary_view(index.get(entity)) for entity in entities},
+            "windows": list(settings.reputation_horizons),
+            "note": "an entity seen with fewer than two devices has no summary (null)",
+        })
+
+
+def _summary_view(summary: Summary | None) -> dict[str, Any] | None:
+    if summary is None:
+        return None
+    return {"t": summary.t, "windows": [
+        {"seconds": w.seconds, "devices": w.devices, "clicks": w.clicks, "user_agents": w.user_agents,
+         "new_devices": w.new_devices, "top_publisher": w.top_publisher,
+         "top_publisher_devices": w.top_publisher_devices} for w in summary.windows]}
 
 
 @app.page("/blacklist")
