@@ -19,6 +19,7 @@ import click
 import orjson
 
 from fraudapp.kafkaconn import KafkaTarget, KafkaUnreachable, explain_connection_errors
+from fraudapp.models import FARM_FRAUD_TYPES, SOFT_FRAUD_TYPE
 from fraudapp.settings import Settings
 from fraudapp.shadow import by_fraud_type_and_campaign, outcome
 from fraudapp.tooling.simulation.kafkaio import Position, Sent, SimTopics, SimulationError
@@ -135,15 +136,25 @@ def recorded_by_line(records: Iterable[dict[str, Any]], lines: Sequence[Line],
     return out, unpaired
 
 
+def read_reputation(verdict: Mapping[str, Any]) -> bool:
+    """The verdict depended on the reputation: a farm rule fired or the network layer scored."""
+    return bool(set(verdict.get("fraud_types") or ()) & set(FARM_FRAUD_TYPES)) or (
+        (verdict.get("layers") or {}).get("network") is not None)
+
+
 def compare(old: Mapping[int, dict[str, Any]], new: Mapping[int, dict[str, Any]],
             unpaired: Sequence[Any] = ()) -> dict[str, Any]:
     """Earlier verdicts vs new answers, both by file line: which changed class or fraud
     types, which have no new answer, and which lines are answered now but were not before.
     A change only in fraud types the recorded verdict lists under `either` (they depend on
     the order of other devices' clicks, which CONTRACT §4 leaves open) is `order_dependent`,
-    not `changed`."""
+    not `changed`. A change where one of the two verdicts read the reputation (a farm rule
+    fired, or the network layer lowered its score) and no hard fraud type differs is
+    `reputation_dependent`: the reputation follows the clicks with a lag (CONTRACT §4,
+    farm rules), so it depends on timing."""
     changed: list[dict[str, Any]] = []
     order_dependent: list[dict[str, Any]] = []
+    reputation_dependent: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []
     unchanged = 0
     for line in sorted(old):
@@ -160,14 +171,17 @@ def compare(old: Mapping[int, dict[str, Any]], new: Mapping[int, dict[str, Any]]
                   "before": before, "after": after}
         # Only fraud types the contract lets depend on other devices' order differ (§4).
         either = set(v.get("either") or ())
-        if set(before["fraud_types"]) ^ set(after["fraud_types"]) <= either and either:
+        differ = set(before["fraud_types"]) ^ set(after["fraud_types"])
+        if not differ - {*FARM_FRAUD_TYPES, SOFT_FRAUD_TYPE} and (read_reputation(v) or read_reputation(now)):
+            reputation_dependent.append(change)
+        elif differ <= either and either:
             order_dependent.append(change)
         else:
             changed.append(change)
     new_only = [{"line": line, "click_id": new[line].get("click_id"), "after": outcome(new[line])}
                 for line in sorted(set(new) - set(old)) if new[line].get("verdict") != REJECTED]
     return {"compared": len(old), "unchanged": unchanged, "changed": changed, "order_dependent": order_dependent,
-            "missing": missing, "new_only": new_only, "unpaired": list(unpaired),
+            "reputation_dependent": reputation_dependent, "missing": missing, "new_only": new_only, "unpaired": list(unpaired),
             "by": by_fraud_type_and_campaign(changed)}
 
 
@@ -255,6 +269,8 @@ def command(file: str, speed: float, compare_path: str | None, truth_path: str |
     diff = compare(old, new_by_line(verdicts, dead, sent, lines), unpaired)
     click.echo(f"compared {diff['compared']} inputs: {diff['unchanged']} unchanged, {len(diff['changed'])} changed, "
                f"{len(diff['order_dependent'])} order-dependent (other devices' clicks, either order), "
+               f"{len(diff['reputation_dependent'])} reputation-dependent (farm rules and the network layer, "
+               "which follow the clicks with a lag), "
                f"{len(diff['missing'])} without a new verdict, {len(diff['new_only'])} answered now but not before")
     if diff["unpaired"]:
         click.echo(f"{len(diff['unpaired'])} recorded verdicts not paired with a line (no `line` field and their "

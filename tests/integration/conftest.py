@@ -109,6 +109,10 @@ class Cluster:
             FRAUDAPP_TOPIC_RULES_AUDIT=self.topic("rules-audit"),
             FRAUDAPP_LOG_LEVEL="INFO",
             FRAUDAPP_STORE="rocksdb://",
+            # Off unless a test turns it on: most tests send many devices from one address
+            # for one publisher (a farm, to the reputation) and assert the hard rules'
+            # verdicts exactly. test_reputation.py and the simulate tests run with it on.
+            FRAUDAPP_REPUTATION="false",
         )
         env.update(self.extra_env)
         env.update(overrides)

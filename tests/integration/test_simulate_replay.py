@@ -64,7 +64,9 @@ def test_simulated_run_is_exact_and_its_replay_reports_nothing_changed(fraud_clu
     diff_path = tmp_path / "diff.json"
 
     # The recorded run.
-    original = fraud_cluster.start_worker("orig")
+    # with the reputation on, as users run it: its farm verdicts may differ in the replay
+    # (they follow the clicks with a lag), the hard rules may not
+    original = fraud_cluster.start_worker("orig", FRAUDAPP_REPUTATION="true")
     sim = run_cli(fraud_cluster, "simulate", "--count", "2000", "--seed", "16", "--rate", "0", "--truth", str(truth),
                   "--out", str(clicks), "--quiet", "--wait-timeout", "90", timeout=240)
     assert sim.returncode == 0, sim.stderr + "\n" + original.tail()
@@ -97,7 +99,7 @@ def test_simulated_run_is_exact_and_its_replay_reports_nothing_changed(fraud_clu
     asyncio.run(create_topics(fresh))
     try:
         asyncio.run(produce(fresh.bootstrap, fresh.topic("blacklist-updates"), entries))
-        worker = fresh.start_worker("fresh")
+        worker = fresh.start_worker("fresh", FRAUDAPP_REPUTATION="true")
         wait_for(lambda: blacklist_total(worker.url) == applied, 60, f"the fresh worker to apply {applied} entries")
         rep = run_cli(fresh, "replay", str(clicks), "--speed", "0", "--compare", str(verdicts), "--diff-out",
                       str(diff_path), "--timeout", "90", "--quiet", timeout=240)

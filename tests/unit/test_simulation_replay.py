@@ -182,6 +182,31 @@ def test_compare_keeps_order_dependent_changes_apart() -> None:
     assert [c["line"] for c in diff["changed"]] == [2, 3]
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "kind"),
+    [
+        # a farm hit on one side only: the reputation had or had not caught up
+        ({"verdict": "fraud", "fraud_types": ["device_farm"]}, {"verdict": "clean", "fraud_types": []},
+         "reputation_dependent"),
+        # the network layer lowered the new score into suspicious
+        ({"verdict": "clean", "fraud_types": []},
+         {"verdict": "suspicious", "fraud_types": [], "layers": {"network": 40.0}}, "reputation_dependent"),
+        ({"verdict": "suspicious", "fraud_types": [], "layers": {"network": 30.0}},
+         {"verdict": "fraud", "fraud_types": ["low_human_score"], "layers": {"network": 0.0}}, "reputation_dependent"),
+        # a hard type differs: a change, whatever the reputation did
+        ({"verdict": "fraud", "fraud_types": ["click_spam", "device_farm"]},
+         {"verdict": "fraud", "fraud_types": ["device_farm"]}, "changed"),
+        # no reputation read on either side: a score change is a change
+        ({"verdict": "clean", "fraud_types": [], "layers": {"network": None}},
+         {"verdict": "suspicious", "fraud_types": [], "layers": {"network": None}}, "changed"),
+    ],
+)
+def test_compare_keeps_reputation_dependent_changes_apart(before: dict, after: dict, kind: str) -> None:
+    diff = compare({1: {"click_id": "a", **before}}, {1: after})
+    assert [c["line"] for c in diff[kind]] == [1]
+    assert diff["unchanged"] == 0
+
+
 def test_dump_verdicts_carries_the_truths_either_types(tmp_path: Path) -> None:
     truth = [{"i": 0, "topic": "clicks", "partition": 0, "offset": 0, "either": ["session_url_repeat"]},
              {"i": 1, "topic": "clicks", "partition": 0, "offset": 1, "either": []}]
