@@ -321,4 +321,5 @@ rule_sets: RuleSetTable = _global_table(
     "'default@<version>' the live versions kept for rollback"
 )
 
-STATE_TABLES = (device_clicks, click_ids, session_url_clicks, alert_windows, wallet_activity)
+STATE_TABLES = (device_clicks, click_ids, session_url_clicks, alert_windows, wallet_activity, entity_sightings,
+                entity_activity)
