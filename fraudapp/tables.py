@@ -165,25 +165,38 @@ blacklist: BlacklistTable = _global_table(
 
 
 
-class TaintTable(InMemoryGlobalTable):
-    """Tainted wallets (state/taint.py) on every worker, with an in-memory index kept in
-    step: '<wallet>@<partition>' -> taint entries, written by the owner of that partition
-    of `transactions` (so each key has one writer) in its transaction."""
+class IndexedGlobalTable(InMemoryGlobalTable):
+    """A global table whose in-memory index is an object with `apply(key, value)`
+    (`new_index` makes an empty one), rebuilt from the table once recovery completes."""
 
-    index: TaintIndex
+    index: Any
 
-    def __post_init__(self) -> None:
-        self.index = TaintIndex()
+    def new_index(self) -> Any:
+        raise NotImplementedError
+
+    def __post_init__(self) -> None:  # faust's Service calls this at the end of __init__
+        self.index = self.new_index()
 
     def index_apply(self, key: Any, value: Any) -> None:
         self.index.apply(key, value)
 
     async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
         await super().on_recovery_completed(active_tps, standby_tps)
-        index = TaintIndex()
-        for key, rows in self.items():
-            index.apply(key, rows)
+        index = self.new_index()
+        for key, value in self.items():
+            index.apply(key, value)
         self.index = index
+
+
+class TaintTable(IndexedGlobalTable):
+    """Tainted wallets (state/taint.py) on every worker, with an in-memory index kept in
+    step: '<wallet>@<partition>' -> taint entries, written by the owner of that partition
+    of `transactions` (so each key has one writer) in its transaction."""
+
+    index: TaintIndex
+
+    def new_index(self) -> TaintIndex:
+        return TaintIndex()
 
 
 wallet_taint: TaintTable = _global_table(
@@ -193,25 +206,15 @@ wallet_taint: TaintTable = _global_table(
 
 
 
-class ReputationTable(InMemoryGlobalTable):
+class ReputationTable(IndexedGlobalTable):
     """Entity summaries (state/reputation.py) on every worker, with an in-memory index kept
     in step: written by the reputation stage's owner of the entity's partition, in its
     transaction, once the entity has been seen with two devices."""
 
     index: ReputationIndex
 
-    def __post_init__(self) -> None:
-        self.index = ReputationIndex()
-
-    def index_apply(self, key: Any, value: Any) -> None:
-        self.index.apply(key, value)
-
-    async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
-        await super().on_recovery_completed(active_tps, standby_tps)
-        index = ReputationIndex()
-        for key, value in self.items():
-            index.apply(key, value)
-        self.index = index
+    def new_index(self) -> ReputationIndex:
+        return ReputationIndex()
 
 
 reputation: ReputationTable = _global_table(
