@@ -250,7 +250,7 @@ def judge_click(inflight: InFlight, session_prior: int | None, judging: Judging,
         reputation=reputation_of(click),
     )
     verdict = judge(click, features, judging.settings, now, datacenter=datacenter, rules=judging.hard_rules(),
-                    rules_version=judging.version)
+                    farm_rules=judging.farm_rules(), rules_version=judging.version)
     body = verdict.to_dict()
     body["source"] = inflight.source
     shadow = inflight.features.get("shadow")
@@ -260,7 +260,7 @@ def judge_click(inflight: InFlight, session_prior: int | None, judging: Judging,
                 shadow.get("session_prior") if session_prior is not None else None),
             duplicate_of_ts=shadow.get("duplicate_of"))
         other = judge(click, shadow_features, candidate.settings, now, datacenter=datacenter,
-                      rules=candidate.hard_rules(), rules_version=candidate.version)
+                      rules=candidate.hard_rules(), farm_rules=candidate.farm_rules(), rules_version=candidate.version)
         shadow_runs.add(candidate.version, body, other.to_dict(), inflight.source)
     record_verdict_metrics(body, inflight.received_at, now)
     return body

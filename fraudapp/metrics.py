@@ -36,6 +36,9 @@ processing_latency = Histogram(
     registry=REGISTRY,
 )
 blacklist_entries = Gauge("fraudapp_blacklist_entries", "Active blacklist entries on this worker", registry=REGISTRY)
+reputation_entities = Gauge("fraudapp_reputation_entities",
+                            "Entities (addresses, networks, fingerprints seen with two devices or more) in this "
+                            "worker's reputation table", registry=REGISTRY)
 rules_version = Gauge("fraudapp_rules_version", "Version of the rule set this worker applies (0: the environment's)",
                       registry=REGISTRY)
 shadow_version = Gauge("fraudapp_shadow_version", "Version of the candidate rule set in shadow on this worker (0: none)",
@@ -106,9 +109,11 @@ def rocksdb_memory_of(table: Any) -> dict[str, int]:
     return {kind: size for kind, size in sizes.items() if size is not None}
 
 
-def update_state_gauges(blacklist_size: int, tables: Iterable[Any], rules: int = 0, shadow: int = 0) -> None:
+def update_state_gauges(blacklist_size: int, tables: Iterable[Any], rules: int = 0, shadow: int = 0,
+                        reputation_size: int = 0) -> None:  # fmt: skip
     """Set the gauges that are levels rather than events (called by a periodic timer)."""
     blacklist_entries.set(blacklist_size)
+    reputation_entities.set(reputation_size)
     rules_version.set(rules)
     shadow_version.set(shadow)
     for table in tables:

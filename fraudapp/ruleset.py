@@ -25,8 +25,8 @@ from typing import Any
 import jsonschema
 import orjson
 
-from fraudapp.models import HARD_FRAUD_TYPES
-from fraudapp.rules import HARD_RULES, Rule
+from fraudapp.models import FARM_FRAUD_TYPES, HARD_FRAUD_TYPES
+from fraudapp.rules import FARM_RULES, HARD_RULES, Rule
 from fraudapp.settings import Settings
 from fraudapp.validate import Rejection, json_object
 
@@ -41,6 +41,10 @@ SETTING_OF: dict[tuple[str, str | None, str], str] = {
     ("rules", "session_url_repeat", "threshold"): "session_url_threshold",
     ("rules", "session_url_repeat", "window_seconds"): "session_url_window_seconds",
     ("rules", "duplicate_click", "horizon_seconds"): "dedup_seconds",
+    ("rules", "device_farm", "fingerprint_devices"): "farm_fingerprint_devices",
+    ("rules", "device_farm", "address_devices"): "farm_address_devices",
+    ("rules", "device_farm", "network_devices"): "farm_network_devices",
+    ("rules", "device_farm", "publisher_share"): "farm_publisher_share",
     ("score", None, "clean_above"): "score_clean_above",
     ("score", None, "suspicious_above"): "score_suspicious_above",
     ("alerts", None, "window_seconds"): "alert_window_seconds",
@@ -84,17 +88,25 @@ class Judging:
     """What one click is judged under."""
 
     settings: Settings
-    enabled: frozenset[str]  # hard rules on
+    enabled: frozenset[str]  # hard and farm rules on
     version: int
 
     def hard_rules(self) -> tuple[Rule, ...]:
         """The hard rules on, in their order (`engine.judge(..., rules=)`)."""
-        return _hard_rules(self.enabled)
+        return _rules_on(HARD_RULES, self.enabled)
+
+    def farm_rules(self) -> tuple[Rule, ...]:
+        """The farm rules on (`engine.judge(..., farm_rules=)`)."""
+        return _rules_on(FARM_RULES, self.enabled)
+
+
+# every rule a rule set can switch on or off
+SWITCHED = HARD_FRAUD_TYPES + FARM_FRAUD_TYPES
 
 
 @cache
-def _hard_rules(enabled: frozenset[str]) -> tuple[Rule, ...]:
-    return tuple(rule for rule in HARD_RULES if rule.name in enabled)
+def _rules_on(rules: tuple[Rule, ...], enabled: frozenset[str]) -> tuple[Rule, ...]:
+    return tuple(rule for rule in rules if rule.name in enabled)
 
 
 @dataclass(frozen=True)
@@ -139,7 +151,7 @@ class RuleSet:
         body: dict[str, Any] = {"name": self.name, "version": self.version}
         if self.description:
             body["description"] = self.description
-        body.update(_sections(Tuning(_values_of(settings.settings), {r: r in settings.enabled for r in HARD_FRAUD_TYPES})))
+        body.update(_sections(Tuning(_values_of(settings.settings), {r: r in settings.enabled for r in SWITCHED})))
         overrides = {
             kind: {key: _sections(tuning) for key, tuning in sorted(levels.items())}
             for kind, levels in (("campaign", self.campaign), ("publisher", self.publisher))
@@ -218,7 +230,7 @@ def _tuning(body: Mapping[str, Any]) -> Tuning:
 
 def _judging(base: Settings, tuning: Tuning, version: int) -> Judging:
     settings = base.replace(**tuning.values) if tuning.values else base
-    enabled = frozenset(rule for rule in HARD_FRAUD_TYPES if tuning.enabled.get(rule, True))
+    enabled = frozenset(rule for rule in SWITCHED if tuning.enabled.get(rule, True))
     return Judging(settings, enabled, version)
 
 

@@ -146,7 +146,8 @@ async def refresh_state_gauges() -> None:
     """Levels (blacklist size, keys in window state) for /metrics; events count themselves."""
     rule_sets = tables.rule_sets
     metrics.update_state_gauges(len(tables.blacklist.index), tables.STATE_TABLES, rule_sets.live.version,
-                                rule_sets.shadow.version if rule_sets.shadow is not None else 0)
+                                rule_sets.shadow.version if rule_sets.shadow is not None else 0,
+                                len(tables.reputation.index))
 
 
 # Faust's sensors and ours on one registry; a fixed prefix (not the app id) keeps the

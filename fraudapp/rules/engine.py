@@ -56,12 +56,13 @@ def judge(
     *,
     datacenter: DatacenterRanges | None = None,
     rules: tuple[Rule, ...] = HARD_RULES,
+    farm_rules: tuple[Rule, ...] = FARM_RULES,
     rules_version: int = 0,
 ) -> Verdict:
     hits = [hit for rule in rules if (hit := rule.apply(click, features, settings)) is not None]
     if features.reputation:
-        hits += [hit for rule in FARM_RULES if (hit := rule.apply(click, features, settings)) is not None]
-    scores, notes = explain(click, features, datacenter)
+        hits += [hit for rule in farm_rules if (hit := rule.apply(click, features, settings)) is not None]
+    scores, notes = explain(click, features, datacenter, settings)
     score = scores.score
     verdict: VerdictClass
     if hits:

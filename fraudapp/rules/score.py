@@ -46,10 +46,11 @@ unless one of these signals is present, so that it only ever lowers a score: a
 layer of 100 for the many people behind a shared address would raise theirs, and hide
 what the other layers say about a bot among them:
     -20  per other device with the click's fingerprint, at most -60 (device_farm fires at 5)
-    -60 x share   when at least 3 devices are on the click's address and a share >= 50 % of
-         them last clicked for one publisher, the click's (people behind one address click
+    -60 x share   when at least 3 devices (FRAUDAPP_NETWORK_CONCENTRATION_DEVICES) are on the
+         click's address and a share >= 50 % (FRAUDAPP_NETWORK_CONCENTRATION_SHARE) of them
+         last clicked for one publisher, the click's (people behind one address click
          for many publishers; a farm's devices for the one that pays it)
-    -30  at least 10 devices on the address, all with one User-Agent (a rack of one phone
+    -30  at least 10 devices (FRAUDAPP_NETWORK_ONE_AGENT_DEVICES) on the address, all with one User-Agent (a rack of one phone
          model; an office's managed browser still leaves some people on others)
     So a shared address whose people click as people do has no network layer.
 
@@ -67,6 +68,7 @@ import pytricia
 from ua_parser import parse_device
 
 from fraudapp.models import Click, ClickReputation, Features, Mouse, Scores, Summary, Window
+from fraudapp.settings import Settings
 
 AUTOMATION_TOKENS: tuple[str, ...] = (
     "headless",
@@ -96,10 +98,8 @@ BEHAVIOUR_FLOOR = 20.0
 NET_SHARED_FINGERPRINT = 20.0
 NET_SHARED_FINGERPRINT_MAX = 60.0
 NET_PUBLISHER_CONCENTRATION = 60.0
-NET_CONCENTRATION_MIN_DEVICES = 3
-NET_CONCENTRATION_MIN_SHARE = 0.5
 NET_ONE_USER_AGENT = 30.0
-NET_ONE_USER_AGENT_MIN_DEVICES = 10
+DEFAULTS = Settings()  # the network layer's limits when no settings are given
 
 Notes = dict[str, list[str]]
 
@@ -253,7 +253,8 @@ def _first(summary: Summary | None) -> Window | None:
     return summary.windows[0] if summary is not None and summary.windows else None
 
 
-def network_layer(click: Click, reputation: ClickReputation) -> tuple[float | None, list[str]]:
+def network_layer(click: Click, reputation: ClickReputation,
+                  settings: Settings = DEFAULTS) -> tuple[float | None, list[str]]:  # fmt: skip
     if not reputation:
         return None, []
     penalty, notes = 0.0, []
@@ -264,25 +265,25 @@ def network_layer(click: Click, reputation: ClickReputation) -> tuple[float | No
     ip = _first(reputation.ip)
     if ip is not None:
         share = ip.publisher_share
-        if (ip.devices >= NET_CONCENTRATION_MIN_DEVICES and share >= NET_CONCENTRATION_MIN_SHARE
+        if (ip.devices >= settings.network_concentration_devices and share >= settings.network_concentration_share
                 and ip.top_publisher == click.publisher_id):
             penalty += NET_PUBLISHER_CONCENTRATION * share
             notes.append(f"{ip.top_publisher_devices} of {ip.devices} devices on the address clicking for "
                          f"{ip.top_publisher}")
-        if ip.devices >= NET_ONE_USER_AGENT_MIN_DEVICES and ip.user_agents == 1:
+        if ip.devices >= settings.network_one_agent_devices and ip.user_agents == 1:
             penalty += NET_ONE_USER_AGENT
             notes.append(f"{ip.devices} devices on the address with one user agent")
     return (_layer(penalty) if penalty else None), notes
 
 
 def explain(
-    click: Click, features: Features, datacenter: DatacenterRanges | None = None
+    click: Click, features: Features, datacenter: DatacenterRanges | None = None, settings: Settings = DEFAULTS
 ) -> tuple[Scores, Notes]:
     """The three layers and, per layer, the signals that lowered it (for reasons)."""
     ip, ip_notes = ip_layer(click, features, datacenter)
     fp, fp_notes = fingerprint_layer(click)
     beh, beh_notes = behaviour_layer(click.mouse)
-    net, net_notes = network_layer(click, features.reputation)
+    net, net_notes = network_layer(click, features.reputation, settings)
     return Scores(ip=ip, fingerprint=fp, behaviour=beh, network=net), {
         "ip": ip_notes,
         "fingerprint": fp_notes,

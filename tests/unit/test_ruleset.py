@@ -68,8 +68,32 @@ def test_the_environment_is_version_zero() -> None:
     judging = zero.for_click("any", "any")
     assert judging.version == 0
     assert judging.settings == ENV
-    assert judging.enabled == frozenset(HARD_FRAUD_TYPES)
+    assert judging.enabled == frozenset(HARD_FRAUD_TYPES) | {"device_farm"}
     assert parse({"version": 0}, ENV).for_click("a", "b") == judging
+
+
+@pytest.mark.parametrize(
+    ("rules", "enabled", "limits"),
+    [
+        ({}, True, (5, 8, 20, 0.9)),
+        ({"device_farm": {"enabled": False}}, False, (5, 8, 20, 0.9)),
+        ({"device_farm": {"fingerprint_devices": 3, "address_devices": 12, "network_devices": 40,
+                          "publisher_share": 0.75}}, True, (3, 12, 40, 0.75)),
+    ],
+)
+def test_a_rule_set_tunes_and_switches_device_farm(rules: dict, enabled: bool, limits: tuple) -> None:
+    judging = parse({"version": 1, "rules": rules}, ENV).for_click("a", "b")
+    assert ("device_farm" in [r.name for r in judging.farm_rules()]) is enabled
+    s = judging.settings
+    assert (s.farm_fingerprint_devices, s.farm_address_devices, s.farm_network_devices,
+            s.farm_publisher_share) == limits
+
+
+def test_device_farm_limits_are_checked() -> None:
+    with pytest.raises(RuleSetError) as err:
+        parse({"version": 1, "rules": {"device_farm": {"fingerprint_devices": 1, "publisher_share": 1.5}}}, ENV)
+    assert [path for path, _ in err.value.errors] == ["rules.device_farm.fingerprint_devices",
+                                                      "rules.device_farm.publisher_share"]
 
 
 @pytest.mark.parametrize(
