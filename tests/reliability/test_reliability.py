@@ -107,7 +107,11 @@ def test_sigkill_random_worker(
 ) -> None:
     rng = random.Random(n + kills)
     traffic = make_traffic(n)
-    env = {"FRAUDAPP_SESSION_TIMEOUT": str(session_timeout)} if session_timeout else {}
+    # with the reputation stage on, as users run it (its farm verdicts do not count as wrong:
+    # the check is click_spam's, and every input's one verdict)
+    env = {"FRAUDAPP_REPUTATION": "true"}
+    if session_timeout:
+        env["FRAUDAPP_SESSION_TIMEOUT"] = str(session_timeout)
     workers = {name: start(fraud_cluster, name, static=static, **env) for name in ("w1", "w2")}
     producer = Producer(fraud_cluster, traffic, rate=rate)
     t_start = time.monotonic()
