@@ -196,8 +196,8 @@ def error_lines_since(log: str, since_wall: float) -> list[str]:
 @pytest.mark.parametrize(
     ("seconds", "warmup", "max_slope"),
     [
-        pytest.param(float(os.environ.get("FRAUDAPP_SOAK_SECONDS", "60")),
-                     float(os.environ.get("FRAUDAPP_SOAK_WARMUP", "20")), 30.0,
+        pytest.param(float(os.environ.get("FRAUDAPP_SOAK_SECONDS", "45")),
+                     float(os.environ.get("FRAUDAPP_SOAK_WARMUP", "15")), 30.0,
                      marks=[pytest.mark.integration, pytest.mark.timeout(400)], id="short"),
         pytest.param(float(os.environ.get("FRAUDAPP_SOAK_SECONDS", "1800")),
                      float(os.environ.get("FRAUDAPP_SOAK_WARMUP", "300")), 0.5,
