@@ -108,6 +108,7 @@ class Settings:
     lateness_seconds: float = _doc("how late (behind the newest event of its key) an event may be and still be counted exactly", default=60.0)
     score_clean_above: float = _doc("soft score above this is clean", default=70.0)
     score_suspicious_above: float = _doc("soft score above this (and not clean) is suspicious", default=40.0)
+    score_no_script: bool = _doc("fingerprint layer: a desktop browser's click with neither `fingerprint` nor `mouse` loses 30 more points (no script ran: a scripted client). Turn off when your click tracker sends neither", default=True)
     # Reputation and farms (issue 19; score.py, rules/device_farm.py, state/reputation.py)
     reputation: bool = _doc("count clicks per address, network (/24, /64) and fingerprint in the reputation stage, for the network layer of the score and device_farm; off: neither", default=True)
     reputation_windows: str = _doc("the horizons of reputation counts, seconds, comma-separated, shortest first: device_farm and the network layer read the first", default="600,3600")

@@ -23,7 +23,8 @@ fingerprint layer — from the User-Agent and fingerprint fields (never None):
     -30  no fingerprint and no mouse telemetry from a desktop browser's User-Agent (by
          ua-parser: no device family, or a Mac): no script ran on the page, which a person's
          desktop browser does (phones and tablets send no mouse; a person who blocks
-         scripts looks like this too)
+         scripts looks like this too). FRAUDAPP_SCORE_NO_SCRIPT=false turns it off, for
+         click trackers that send neither field
 
 behaviour layer — from `mouse`; None (left out of the mean) without mouse telemetry:
     moves == 0                     -> 5
@@ -198,7 +199,7 @@ def is_desktop(user_agent: str) -> bool:
     return device is None or device.family in DESKTOP_DEVICE_FAMILIES
 
 
-def fingerprint_layer(click: Click) -> tuple[float | None, list[str]]:
+def fingerprint_layer(click: Click, no_script: bool = True) -> tuple[float | None, list[str]]:
     penalty, notes = 0.0, []
     if not click.user_agent or not click.user_agent.strip():
         penalty += FP_NO_USER_AGENT
@@ -211,7 +212,8 @@ def fingerprint_layer(click: Click) -> tuple[float | None, list[str]]:
     if not click.fingerprint:
         penalty += FP_NO_FINGERPRINT
         notes.append("no fingerprint")
-        if click.mouse is None and click.user_agent and click.user_agent.strip() and is_desktop(click.user_agent):
+        if (no_script and click.mouse is None and click.user_agent and click.user_agent.strip()
+                and is_desktop(click.user_agent)):
             penalty += FP_NO_SCRIPT
             notes.append("no script signals from a desktop browser")
     return _layer(penalty), notes
@@ -281,7 +283,7 @@ def explain(
 ) -> tuple[Scores, Notes]:
     """The three layers and, per layer, the signals that lowered it (for reasons)."""
     ip, ip_notes = ip_layer(click, features, datacenter)
-    fp, fp_notes = fingerprint_layer(click)
+    fp, fp_notes = fingerprint_layer(click, settings.score_no_script)
     beh, beh_notes = behaviour_layer(click.mouse)
     net, net_notes = network_layer(click, features.reputation, settings)
     return Scores(ip=ip, fingerprint=fp, behaviour=beh, network=net), {

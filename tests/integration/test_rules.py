@@ -62,7 +62,8 @@ def clicks(batch: str, start: float) -> list[dict[str, Any]]:
     for i in range(PER_DEVICE):
         for campaign in ("quiet", "loud"):
             out.append({"click_id": f"{batch}-{campaign}-{i}", "ts": start + i, "device_id": f"{batch}-{campaign}",
-                        "ip": "93.184.216.34", "user_agent": UA, "campaign_id": campaign, "publisher_id": "pub"})
+                        "ip": "93.184.216.34", "user_agent": UA, "fingerprint": f"fp-{batch}-{campaign}",
+                        "campaign_id": campaign, "publisher_id": "pub"})
     return out
 
 

@@ -108,6 +108,11 @@ def test_no_script_signal_is_for_desktop_browsers_only(
     value, notes = fingerprint_layer(replace(HUMAN, user_agent=user_agent, fingerprint=fingerprint, mouse=mouse))
     assert value == expected
     assert ("no script signals from a desktop browser" in notes) is no_script
+    # FRAUDAPP_SCORE_NO_SCRIPT=false: for trackers that send neither field
+    off, off_notes = fingerprint_layer(replace(HUMAN, user_agent=user_agent, fingerprint=fingerprint, mouse=mouse),
+                                       no_script=False)
+    assert off == (expected + 30.0 if no_script else expected)
+    assert "no script signals from a desktop browser" not in off_notes
 
 
 @pytest.mark.parametrize(
